@@ -1,0 +1,331 @@
+"""Attach op functions to :class:`Tensor` as methods, operators and in-place variants.
+
+In-place ops (``x.add_(y)``, ``x[i] = v``, ``x += y``) compute the result with
+the out-of-place op and write it into ``x``'s memory, bumping ``x``'s version
+counter; with grad enabled, ``x`` then takes the result's place on the tape.
+Saved-value checks in backward use the version counter to catch a tensor that
+was modified after an op saved it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ember._src.core import autograd
+from ember._src.core import dtype as dt
+from ember._src.core.backend import backend_of_array, device, get_backend
+from ember._src.core.tensor import Tensor
+from ember._src.ops import activation as A
+from ember._src.ops import elementwise as E
+from ember._src.ops import linalg as L
+from ember._src.ops import reduce as R
+from ember._src.ops import shape as S
+from ember._src.ops.registry import apply, defop
+
+_mode = autograd._mode
+
+
+# ----------------------------------------------------------------- device transfer
+def _to_device_forward(xp: Any, a: Any, device: str) -> Any:
+    target = get_backend(device)
+    host = backend_of_array(a).to_numpy(a) if target.name == "cpu" else a
+    return target.asarray(host)
+
+
+to_device_op = defop(
+    "to_device",
+    _to_device_forward,
+    vjp=(lambda g, o, a, device: _transfer(g, _device_of(a)),),
+    shape=lambda a, device: tuple(a.shape),
+    kind="same",
+)
+
+
+def _device_of(a: Any) -> str:
+    return str(a.device) if isinstance(a, Tensor) else "cpu"
+
+
+def _transfer(t: Tensor, dev: Any) -> Tensor:
+    d = device(dev)
+    if d.type == t._backend.name:
+        return t
+    return apply(to_device_op, t, device=d.type)
+
+
+def to(self: Tensor, *args: Any, dtype: Any = None, device: Any = None, copy: bool = False,
+       non_blocking: bool = False) -> Tensor:
+    """Convert dtype and/or device: ``x.to(ember.float64)``, ``x.to('cuda')``, ``x.to(other)``."""
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype, device = a.dtype, a.device
+        elif isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda"):
+            device = a
+        elif type(a).__name__ == "device":
+            device = a
+        else:
+            dtype = a
+    out = self
+    if device is not None:
+        out = _transfer(out, device)
+    if dtype is not None:
+        out = S.cast(out, dtype)
+    if copy and out is self:
+        out = S.clone(self)
+    return out
+
+
+# ----------------------------------------------------------------- in-place machinery
+_OUT_KERNELS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "true_divide"}
+
+
+def _check_leaf(self: Tensor, what: str) -> None:
+    if self._node is None and self._requires_grad and _mode.enabled:
+        raise RuntimeError(
+            f"a leaf tensor that requires grad is being used in an in-place operation ({what}); "
+            "wrap the update in `with ember.no_grad():` or use the out-of-place op"
+        )
+
+
+def _commit(self: Tensor, out: Tensor, what: str) -> Tensor:
+    """Write ``out`` into ``self``'s memory and give ``self`` ``out``'s place on the tape."""
+    if out.shape != self.shape:
+        raise RuntimeError(
+            f"{what}: the result of shape {tuple(out.shape)} does not fit in place into a "
+            f"tensor of shape {tuple(self.shape)}; use the out-of-place op"
+        )
+    if out.dtype is not self.dtype and not _can_cast(out.dtype, self.dtype):
+        raise RuntimeError(
+            f"{what}: result type {out.dtype} can't be cast to the desired output type "
+            f"{self.dtype}; use the out-of-place op"
+        )
+    try:
+        self._data[...] = out._data
+    except ValueError as e:
+        if not self._data.flags.writeable:
+            raise RuntimeError(
+                f"{what}: this tensor is a read-only view (e.g. from expand/broadcast_to); "
+                "clone() it before modifying it in place"
+            ) from None
+        raise RuntimeError(f"{what}: {e}") from None
+    self._version[0] += 1
+    if out._requires_grad:
+        self._node = out._node
+        self._requires_grad = True
+    return self
+
+
+def _can_cast(src: dt.dtype, dst: dt.dtype) -> bool:
+    return src.category <= dst.category
+
+
+def _inplace(name: str, fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    kernel = _OUT_KERNELS.get(name)
+
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        _check_leaf(self, name + "_")
+        recording = _mode.enabled and (
+            self._requires_grad
+            or any(isinstance(a, Tensor) and a._requires_grad for a in args)
+        )
+        if not recording:
+            if kernel is not None and not kwargs and len(args) == 1:
+                other = args[0]
+                odata = other._data if isinstance(other, Tensor) else other
+                if (
+                    getattr(odata, "dtype", self._data.dtype) == self._data.dtype
+                    and self._data.flags.writeable
+                ):
+                    try:
+                        getattr(self._backend.xp, kernel)(self._data, odata, out=self._data)
+                    except ValueError:
+                        pass  # not broadcastable in place: fall through for the full error
+                    else:
+                        self._version[0] += 1
+                        return self
+            return _commit(self, fn(self.detach(), *args, **kwargs), name + "_")
+        # Record against a snapshot of the old value: self's memory is about to change.
+        old = Tensor._wrap(self._data.copy(), self._node, self._requires_grad)
+        return _commit(self, fn(old, *args, **kwargs), name + "_")
+
+    method.__name__ = name + "_"
+    method.__doc__ = f"In-place {name}."
+    return method
+
+
+def _setitem(self: Tensor, index: Any, value: Any) -> None:
+    _check_leaf(self, "__setitem__")
+    recording = _mode.enabled and (
+        self._requires_grad or (isinstance(value, Tensor) and value._requires_grad)
+    )
+    if not recording:
+        idx = S.norm_index(index)
+        v = value._data if isinstance(value, Tensor) else value
+        try:
+            self._data[idx] = v
+        except ValueError as e:
+            if not self._data.flags.writeable:
+                raise RuntimeError(
+                    "cannot assign into a read-only view (e.g. from expand); clone() it first"
+                ) from None
+            raise ValueError(f"__setitem__ on a tensor of shape {self.shape}: {e}") from None
+        self._version[0] += 1
+        return
+    old = Tensor._wrap(self._data.copy(), self._node, self._requires_grad)
+    _commit(self, S.index_put(old, index, value), "__setitem__")
+
+
+def _zero_(self: Tensor) -> Tensor:
+    with autograd.no_grad():
+        self._data[...] = 0
+    self._version[0] += 1
+    return self
+
+
+def _fill_(self: Tensor, value: Any) -> Tensor:
+    _check_leaf(self, "fill_")
+    if isinstance(value, Tensor):
+        value = value.item()
+    self._data[...] = value
+    self._version[0] += 1
+    return self
+
+
+def _copy_(self: Tensor, src: Tensor) -> Tensor:
+    """Copy ``src`` (broadcast, cast, any device) into self."""
+    return _inplace("copy", lambda x, s: S.clone(S.broadcast_to(_match(s, x), x.shape)))(self, src)
+
+
+def _match(src: Any, like: Tensor) -> Tensor:
+    if not isinstance(src, Tensor):
+        raise TypeError(f"copy_ expects a Tensor, got {type(src).__name__}")
+    return to(src, like.dtype, like.device)
+
+
+def _uniform_(self: Tensor, a: float = 0.0, b: float = 1.0, *, generator: Any = None) -> Tensor:
+    from ember._src.core.creation import rand
+
+    r = rand(self.shape, dtype=self.dtype, device=self.device, generator=generator)
+    with autograd.no_grad():
+        self._data[...] = (r * (b - a) + a)._data
+    self._version[0] += 1
+    return self
+
+
+def _normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator: Any = None) -> Tensor:
+    from ember._src.core.creation import randn
+
+    r = randn(self.shape, dtype=self.dtype, device=self.device, generator=generator)
+    with autograd.no_grad():
+        self._data[...] = (r * std + mean)._data
+    self._version[0] += 1
+    return self
+
+
+# ----------------------------------------------------------------- method table
+def _rev(fn: Callable[[Any, Any], Tensor]) -> Callable[[Tensor, Any], Tensor]:
+    return lambda self, other: fn(other, self)
+
+
+def _invert(self: Tensor) -> Tensor:
+    if self.dtype is dt.bool_:
+        return E.logical_not(self)
+    return -self - 1
+
+
+def _type_as(self: Tensor, other: Tensor) -> Tensor:
+    return S.cast(self, other.dtype)
+
+
+def _cast_to(d: dt.dtype) -> Callable[[Tensor], Tensor]:
+    return lambda self: S.cast(self, d)
+
+
+def _reshape_method(self: Tensor, *shape: Any) -> Tensor:
+    return S.reshape(self, *shape)
+
+
+METHODS: dict[str, Any] = {
+    # elementwise
+    "add": E.add, "sub": E.sub, "mul": E.mul, "div": E.div, "true_divide": E.div,
+    "pow": E.pow, "floor_divide": E.floor_divide, "remainder": E.remainder, "neg": E.neg,
+    "abs": E.abs, "sign": E.sign, "exp": E.exp, "log": E.log, "log1p": E.log1p,
+    "expm1": E.expm1, "sqrt": E.sqrt, "rsqrt": E.rsqrt, "sin": E.sin, "cos": E.cos, "tan": E.tan,
+    "tanh": E.tanh, "sigmoid": E.sigmoid, "relu": E.relu, "erf": E.erf, "clamp": E.clamp,
+    "clip": E.clamp, "minimum": E.minimum, "maximum": E.maximum, "square": E.square,
+    "reciprocal": E.reciprocal, "floor": E.floor, "ceil": E.ceil, "round": E.round,
+    "trunc": E.trunc, "atan2": E.atan2,
+    "eq": E.eq, "ne": E.ne, "lt": E.lt, "le": E.le, "gt": E.gt, "ge": E.ge,
+    "logical_and": E.logical_and, "logical_or": E.logical_or, "logical_xor": E.logical_xor,
+    "logical_not": E.logical_not, "isnan": E.isnan, "isinf": E.isinf, "isfinite": E.isfinite,
+    "where": lambda self, condition, other: E.where(condition, self, other),
+    "gelu": A.gelu, "silu": A.silu, "softplus": A.softplus, "softmax": A.softmax,
+    "log_softmax": A.log_softmax,
+    # reductions
+    "sum": R.sum, "mean": R.mean, "prod": R.prod, "max": R.max, "min": R.min, "amax": R.amax,
+    "amin": R.amin, "argmax": R.argmax, "argmin": R.argmin, "var": R.var, "std": R.std,
+    "logsumexp": R.logsumexp, "norm": R.norm, "all": R.all, "any": R.any, "cumsum": R.cumsum,
+    "cumprod": R.cumprod,
+    # shape and indexing
+    "reshape": _reshape_method, "view": _reshape_method, "permute": S.permute,
+    "transpose": S.transpose, "t": S.t, "expand": S.expand, "expand_as": S.expand_as,
+    "broadcast_to": S.broadcast_to, "squeeze": S.squeeze, "unsqueeze": S.unsqueeze,
+    "flatten": S.flatten, "unflatten": S.unflatten, "movedim": S.movedim, "flip": S.flip,
+    "roll": S.roll, "repeat": S.repeat, "tile": S.tile, "gather": S.gather,
+    "scatter": S.scatter, "scatter_add": S.scatter_add, "index_select": S.index_select,
+    "masked_fill": S.masked_fill, "masked_select": S.masked_select,
+    "take_along_dim": S.take_along_dim, "tril": S.tril, "triu": S.triu, "sort": S.sort,
+    "argsort": S.argsort, "topk": S.topk, "split": S.split, "chunk": S.chunk,
+    "narrow": S.narrow, "unbind": S.unbind, "index_put": S.index_put,
+    "clone": S.clone, "contiguous": S.contiguous, "view_as": lambda s, o: S.reshape(s, o.shape),
+    "reshape_as": lambda s, o: S.reshape(s, o.shape),
+    # linear algebra
+    "matmul": L.matmul, "mm": L.mm, "bmm": L.bmm, "dot": L.dot, "outer": L.outer,
+    # conversion
+    "to": to, "type_as": _type_as, "float": _cast_to(dt.float32), "double": _cast_to(dt.float64),
+    "half": _cast_to(dt.float16), "long": _cast_to(dt.int64), "int": _cast_to(dt.int32),
+    "short": _cast_to(dt.int16), "bool": _cast_to(dt.bool_), "byte": _cast_to(dt.uint8),
+    "cpu": lambda self: to(self, "cpu"), "cuda": lambda self, device="cuda": to(self, device),
+    # operators
+    "__add__": E.add, "__radd__": _rev(E.add), "__sub__": E.sub, "__rsub__": _rev(E.sub),
+    "__mul__": E.mul, "__rmul__": _rev(E.mul), "__truediv__": E.div,
+    "__rtruediv__": _rev(E.div), "__floordiv__": E.floor_divide,
+    "__rfloordiv__": _rev(E.floor_divide), "__mod__": E.remainder,
+    "__rmod__": _rev(E.remainder), "__pow__": E.pow, "__rpow__": _rev(E.pow),
+    "__matmul__": L.matmul, "__rmatmul__": _rev(L.matmul), "__neg__": E.neg,
+    "__pos__": lambda self: self, "__abs__": E.abs, "__invert__": _invert,
+    "__and__": E.bitwise_and, "__or__": E.bitwise_or, "__xor__": E.bitwise_xor,
+    "__rand__": _rev(E.bitwise_and), "__ror__": _rev(E.bitwise_or),
+    "__eq__": E.eq, "__ne__": E.ne, "__lt__": E.lt, "__le__": E.le, "__gt__": E.gt,
+    "__ge__": E.ge, "__getitem__": S.getitem, "__setitem__": _setitem,
+    # in-place
+    "zero_": _zero_, "fill_": _fill_, "copy_": _copy_, "uniform_": _uniform_,
+    "normal_": _normal_,
+}
+
+_INPLACE = {
+    "add": E.add, "sub": E.sub, "mul": E.mul, "div": E.div, "pow": E.pow, "neg": E.neg,
+    "abs": E.abs, "exp": E.exp, "log": E.log, "sqrt": E.sqrt, "sin": E.sin, "cos": E.cos,
+    "tanh": E.tanh, "sigmoid": E.sigmoid, "relu": E.relu, "clamp": E.clamp, "clip": E.clamp,
+    "floor": E.floor, "ceil": E.ceil, "round": E.round, "trunc": E.trunc,
+    "reciprocal": E.reciprocal, "remainder": E.remainder, "floor_divide": E.floor_divide,
+    "masked_fill": S.masked_fill, "scatter": S.scatter, "scatter_add": S.scatter_add,
+    "index_put": S.index_put, "maximum": E.maximum, "minimum": E.minimum,
+}
+for _name, _fn in _INPLACE.items():
+    METHODS[_name + "_"] = _inplace(_name, _fn)
+for _dunder, _name in (("__iadd__", "add"), ("__isub__", "sub"), ("__imul__", "mul"),
+                       ("__itruediv__", "div"), ("__ipow__", "pow")):
+    METHODS[_dunder] = METHODS[_name + "_"]
+
+
+def _install() -> None:
+    for name, fn in METHODS.items():
+        setattr(Tensor, name, fn)
+    Tensor.T = property(  # type: ignore[attr-defined]
+        lambda self: S.permute(self, *reversed(range(self.ndim)))
+    )
+    Tensor.mT = property(lambda self: S.transpose(self, -2, -1))  # type: ignore[attr-defined]
+
+
+_install()

@@ -1,0 +1,289 @@
+"""The op registry: every primitive is one :class:`Op` record, run by :func:`apply`.
+
+A record holds the three things every face of ember reads:
+
+* ``forward(xp, *arrays, **attrs)``: the computation on backend arrays;
+* ``vjp``: one gradient rule per differentiable input,
+  ``rule(g, out, *inputs, **attrs) -> Tensor``, written in ember ops;
+* a shape rule: ``shape(*avals, **attrs) -> tuple`` for elementwise-style ops
+  (the dtype follows from ``kind``), or a full ``infer(*avals, **attrs) -> AVal``.
+
+``kind`` names the dtype rule: ``same`` keeps the input dtype, ``promote``
+promotes the operands (PyTorch rules), ``float`` promotes then turns integers
+into the default float, ``bool`` gives bool, ``custom`` leaves dtypes to the op.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ember._src.core import autograd
+from ember._src.core import dtype as dt
+from ember._src.core.autograd import Node
+from ember._src.core.aval import AVal
+from ember._src.core.tensor import Tensor
+
+Rule = Callable[..., Any]
+
+REGISTRY: dict[str, Op] = {}
+
+_grad_mode = autograd._mode
+_TENSOR = Tensor
+_NDARRAY = np.ndarray
+
+
+class ShapeError(ValueError):
+    """Operands whose shapes an op cannot take."""
+
+
+class DTypeError(TypeError):
+    """Operands whose dtypes an op cannot take."""
+
+
+class Op:
+    """One primitive: forward on arrays, gradient rules in ember ops, a shape rule."""
+
+    __slots__ = (
+        "forward",
+        "infer_rule",
+        "kind",
+        "name",
+        "promote_from",
+        "save_inputs",
+        "save_output",
+        "shape_rule",
+        "variadic",
+        "view",
+        "vjp",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        forward: Callable[..., Any],
+        *,
+        vjp: Sequence[Rule] | None = None,
+        shape: Callable[..., tuple[int, ...]] | None = None,
+        infer: Callable[..., AVal] | None = None,
+        kind: str = "promote",
+        promote_from: int = 0,
+        save_inputs: bool = True,
+        save_output: bool = False,
+        view: bool = False,
+        variadic: bool = False,
+    ) -> None:
+        if (shape is None) == (infer is None):
+            raise ValueError(f"op {name}: give exactly one of shape= or infer=")
+        if kind not in ("same", "promote", "float", "bool", "custom"):
+            raise ValueError(f"op {name}: unknown kind {kind!r}")
+        if infer is not None and kind != "custom":
+            raise ValueError(f"op {name}: infer= is for kind='custom' ops")
+        self.name = name
+        self.forward = forward
+        self.vjp = tuple(vjp) if vjp is not None else None
+        self.shape_rule = shape
+        self.infer_rule = infer
+        self.kind = kind
+        self.promote_from = promote_from
+        self.save_inputs = save_inputs
+        self.save_output = save_output
+        self.view = view
+        self.variadic = variadic
+
+    def rule(self, i: int) -> Rule:
+        """The gradient rule for input ``i``."""
+        assert self.vjp is not None
+        if self.variadic:
+            return functools.partial(self.vjp[0], i)
+        return self.vjp[i]
+
+    def infer(self, *args: Any, **attrs: Any) -> AVal:
+        """The output's shape and dtype from the inputs' (AVals or Python scalars)."""
+        if self.infer_rule is not None:
+            return self.infer_rule(*args, **attrs)
+        assert self.shape_rule is not None
+        shape = self.shape_rule(*args, **attrs)
+        return AVal(tuple(shape), self._result_dtype(args))
+
+    def _result_dtype(self, args: Sequence[Any]) -> dt.dtype:
+        if self.kind == "bool":
+            return dt.bool_
+        if self.kind == "same":
+            return args[0].dtype  # type: ignore[no-any-return]
+        d = compute_dtype(args[self.promote_from :])
+        if self.kind == "float" and d.category != dt.FLOAT:
+            return dt.get_default_dtype()
+        return d
+
+    def __repr__(self) -> str:
+        return f"<ember op {self.name}>"
+
+
+def register(op: Op) -> Op:
+    if op.name in REGISTRY:
+        raise ValueError(f"op {op.name!r} is already registered")
+    REGISTRY[op.name] = op
+    return op
+
+
+def defop(name: str, forward: Callable[..., Any], **kw: Any) -> Op:
+    """Create and register an op record."""
+    return register(Op(name, forward, **kw))
+
+
+def compute_dtype(args: Sequence[Any]) -> dt.dtype:
+    """PyTorch promotion over tensors/avals and Python scalars."""
+    dims: list[dt.dtype] = []
+    zero: list[dt.dtype] = []
+    scalars: list[Any] = []
+    for a in args:
+        if isinstance(a, (Tensor, AVal)):
+            (dims if a.ndim else zero).append(a.dtype)
+        elif a is not None:
+            scalars.append(a)
+    return dt.result_type(dims, zero, scalars)
+
+
+def apply(op: Op, *args: Any, **attrs: Any) -> Tensor:
+    """Run ``op`` eagerly on Tensors / Python scalars and record it on the tape."""
+    first = None
+    for a in args:
+        if type(a) is _TENSOR or isinstance(a, _TENSOR):
+            first = a
+            break
+    if first is None:
+        raise TypeError(f"{op.name}: expected at least one Tensor argument")
+    backend = first._backend
+    kind = op.kind
+    if kind == "custom" or kind == "same":
+        arrays = [a._data if isinstance(a, _TENSOR) else a for a in args]
+    else:
+        arrays = _cast_operands(op, args)
+    try:
+        out = op.forward(backend.xp, *arrays, **attrs)
+    except (ValueError, TypeError, IndexError) as e:
+        raise _explain(op, args, attrs, e) from None
+    if type(out) is not _NDARRAY and not isinstance(out, backend.array_type):
+        out = backend.xp.asarray(out)
+
+    vjp = op.vjp
+    if vjp is None or not _grad_mode.enabled:
+        t = Tensor._wrap(out)
+        if op.view:
+            t._version = first._version
+        return t
+    edges: list[Any] = []
+    needed = False
+    for i in range(len(args) if op.variadic else len(vjp)):
+        a = args[i]
+        if isinstance(a, _TENSOR) and a._requires_grad:
+            needed = True
+            edges.append(a._node if a._node is not None else a)
+        else:
+            edges.append(None)
+    if not needed or out.dtype.kind not in "fc" and out.dtype.kind != "V":
+        t = Tensor._wrap(out)
+        if op.view:
+            t._version = first._version
+        return t
+    t = Tensor._wrap(out, None, True)
+    if op.view:
+        t._version = first._version
+    inputs = args if op.save_inputs else _avals(args)
+    t._node = Node(
+        op,
+        attrs,
+        inputs,
+        tuple(edges),
+        out if op.save_output else None,
+        t._version if op.save_output else None,
+    )
+    return t
+
+
+def _avals(args: Sequence[Any]) -> tuple[Any, ...]:
+    return tuple(AVal(a.shape, a.dtype) if isinstance(a, _TENSOR) else a for a in args)
+
+
+def _cast_operands(op: Op, args: Sequence[Any]) -> list[Any]:
+    """Backend arrays of the operands, cast to the dtype the op computes in."""
+    arrays: list[Any] = []
+    target = None
+    mixed = False
+    start = op.promote_from
+    for a in args[start:]:
+        if isinstance(a, _TENSOR):
+            d = a._data.dtype
+            if target is None:
+                target = d
+            elif d != target:
+                mixed = True
+        elif a is not None:
+            mixed = True  # a Python scalar: may change the category
+    if mixed or target is None:
+        want = compute_dtype(args[start:])
+    else:
+        want = dt.from_numpy_dtype(target)
+    if op.kind == "float" and want.category != dt.FLOAT:
+        want = dt.get_default_dtype()
+    np_want = want.np
+    for i, a in enumerate(args):
+        if isinstance(a, _TENSOR):
+            arr = a._data
+            if i >= start and arr.dtype != np_want:
+                arr = arr.astype(np_want)
+            arrays.append(arr)
+        else:
+            arrays.append(a)
+    return arrays
+
+
+# --------------------------------------------------------------------- errors
+_PKG_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def user_frame() -> str:
+    """``file:line: source`` of the innermost caller outside ember, for error messages."""
+    f = sys._getframe(1)
+    while f is not None and os.path.abspath(f.f_code.co_filename).startswith(_PKG_DIR):
+        f = f.f_back  # type: ignore[assignment]
+    if f is None:
+        return "<unknown>"
+    import linecache
+
+    line = linecache.getline(f.f_code.co_filename, f.f_lineno).strip()
+    where = f"{f.f_code.co_filename}:{f.f_lineno}"
+    return f"{where}: {line}" if line else where
+
+
+def describe(args: Sequence[Any]) -> str:
+    parts = []
+    for a in args:
+        if isinstance(a, (Tensor, AVal)):
+            parts.append(f"{a.dtype.name}{list(a.shape)}")
+        elif a is not None:
+            parts.append(repr(a) if not isinstance(a, np.ndarray) else f"array{list(a.shape)}")
+    return ", ".join(parts)
+
+
+def op_error(op_name: str, args: Sequence[Any], problem: str, cls: type = ShapeError) -> Exception:
+    """An error naming the op, every operand's shape and dtype and the user's line."""
+    return cls(f"{op_name}({describe(args)}): {problem}\n  at {user_frame()}")  # type: ignore[no-any-return]
+
+
+def _explain(op: Op, args: Sequence[Any], attrs: dict[str, Any], err: Exception) -> Exception:
+    try:
+        op.infer(*_avals(args), **attrs)
+    except (ShapeError, DTypeError) as e:
+        return e
+    except Exception:  # the shape rule itself could not judge: report the backend's error
+        pass
+    cls = type(err) if type(err) in (ValueError, TypeError, IndexError) else ValueError
+    detail = f"; attributes {attrs}" if attrs else ""
+    return op_error(op.name, args, f"{err}{detail}", cls)
