@@ -142,6 +142,7 @@ class Node:
         edges: tuple[Any, ...],
         out_data: Any,
         out_version: list[int] | None,
+        versions: tuple[int, ...] | None,
     ) -> None:
         self.op = op
         self.attrs = attrs
@@ -150,7 +151,7 @@ class Node:
         self.out_data = out_data
         self.out_version = out_version
         # Saved tensors' versions now, to detect in-place changes before backward.
-        self.versions = tuple(x._version[0] if hasattr(x, "_version") else 0 for x in inputs)
+        self.versions = versions
         self.hooks: list[Callable[[Tensor], Tensor | None]] | None = None
         self.retained: Any = None
 
@@ -178,7 +179,7 @@ def _saved(node: Node) -> tuple[Any, ...]:
             "values after they were freed); pass retain_graph=True to the first backward "
             "if you need to run backward twice"
         )
-    for i, (x, v) in enumerate(zip(inputs, node.versions)):
+    for i, (x, v) in enumerate(zip(inputs, node.versions or ())):
         xv = getattr(x, "_version", None)
         if xv is not None and xv[0] != v:
             raise GradError(

@@ -123,10 +123,16 @@ def to_dtype(d: Any) -> dtype:
     return found
 
 
+_BY_NP_ID: dict[int, dtype] = {id(d.np): d for d in ALL}
+
+
 def from_numpy_dtype(np_dtype: Any) -> dtype:
-    found = _BY_NP.get(np_dtype)
+    """The ember dtype of a NumPy dtype (hot path: keyed by the canonical dtype object)."""
+    found = _BY_NP_ID.get(id(np_dtype))
     if found is None:
-        return to_dtype(np_dtype)
+        found = _BY_NP.get(np_dtype)
+        if found is None:
+            return to_dtype(np_dtype)
     return found
 
 

@@ -76,16 +76,22 @@ class Tensor:
 
     @classmethod
     def _wrap(
-        cls, data: Any, node: autograd.Node | None = None, requires_grad: bool = False
+        cls,
+        data: Any,
+        node: autograd.Node | None = None,
+        requires_grad: bool = False,
+        backend: Backend | None = None,
     ) -> Tensor:
         """Wrap a backend array without copying (internal constructor)."""
-        t = object.__new__(cls)
+        t = _new(cls)
         t._data = data
         t._node = node
         t._requires_grad = requires_grad
         t._version = [0]
         t._hooks = None
-        t._backend = CPU if type(data) is np.ndarray else backend_of_array(data)
+        if backend is None:
+            backend = CPU if type(data) is np.ndarray else backend_of_array(data)
+        t._backend = backend
         t.grad = None
         return t
 
@@ -321,6 +327,9 @@ class Tensor:
             "ember tensors are not picklable (ember never uses pickle); save weights with "
             "ember.save(state_dict, path) (safetensors) or convert with .numpy()"
         )
+
+
+_new = object.__new__
 
 
 def _dim(d: int, ndim: int, what: str) -> int:

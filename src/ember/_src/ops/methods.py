@@ -227,6 +227,22 @@ def _rev(fn: Callable[[Any, Any], Tensor]) -> Callable[[Tensor, Any], Tensor]:
     return lambda self, other: fn(other, self)
 
 
+def _binop(op: Any) -> Callable[[Tensor, Any], Tensor]:
+    """An operator method that goes straight to the dispatcher (the hottest path)."""
+
+    def method(self: Tensor, other: Any) -> Tensor:
+        return apply(op, self, other)
+
+    return method
+
+
+def _rbinop(op: Any) -> Callable[[Tensor, Any], Tensor]:
+    def method(self: Tensor, other: Any) -> Tensor:
+        return apply(op, other, self)
+
+    return method
+
+
 def _invert(self: Tensor) -> Tensor:
     if self.dtype is dt.bool_:
         return E.logical_not(self)
@@ -287,12 +303,12 @@ METHODS: dict[str, Any] = {
     "short": _cast_to(dt.int16), "bool": _cast_to(dt.bool_), "byte": _cast_to(dt.uint8),
     "cpu": lambda self: to(self, "cpu"), "cuda": lambda self, device="cuda": to(self, device),
     # operators
-    "__add__": E.add, "__radd__": _rev(E.add), "__sub__": E.sub, "__rsub__": _rev(E.sub),
-    "__mul__": E.mul, "__rmul__": _rev(E.mul), "__truediv__": E.div,
-    "__rtruediv__": _rev(E.div), "__floordiv__": E.floor_divide,
+    "__add__": _binop(E.add_op), "__radd__": _rbinop(E.add_op), "__sub__": _binop(E.sub_op),
+    "__rsub__": _rbinop(E.sub_op), "__mul__": _binop(E.mul_op), "__rmul__": _rbinop(E.mul_op),
+    "__truediv__": _binop(E.div_op), "__rtruediv__": _rbinop(E.div_op), "__floordiv__": E.floor_divide,
     "__rfloordiv__": _rev(E.floor_divide), "__mod__": E.remainder,
-    "__rmod__": _rev(E.remainder), "__pow__": E.pow, "__rpow__": _rev(E.pow),
-    "__matmul__": L.matmul, "__rmatmul__": _rev(L.matmul), "__neg__": E.neg,
+    "__rmod__": _rev(E.remainder), "__pow__": _binop(E.pow_op), "__rpow__": _rbinop(E.pow_op),
+    "__matmul__": _binop(L.matmul_op), "__rmatmul__": _rbinop(L.matmul_op), "__neg__": E.neg,
     "__pos__": lambda self: self, "__abs__": E.abs, "__invert__": _invert,
     "__and__": E.bitwise_and, "__or__": E.bitwise_or, "__xor__": E.bitwise_xor,
     "__rand__": _rev(E.bitwise_and), "__ror__": _rev(E.bitwise_or),

@@ -76,9 +76,7 @@ def _axis(dim: Any) -> Any:
 
 sum_op = defop(
     "sum",
-    lambda xp, a, dim=None, keepdim=False: xp.sum(
-        a, axis=_axis(dim), keepdims=keepdim, dtype=_acc(a)
-    ),
+    lambda xp, a, dim=None, keepdim=False: a.sum(axis=dim, keepdims=keepdim, dtype=_acc(a)),
     vjp=(lambda g, o, a, dim=None, keepdim=False: expand_back(g, a.shape, dim, keepdim),),
     infer=_reduce_infer(_int_to_long),
     kind="custom",
@@ -87,7 +85,10 @@ sum_op = defop(
 
 
 def _acc(a: Any) -> Any:
-    return "int64" if a.dtype.kind in "biu" else None
+    return _INT64 if a.dtype.kind in "biu" else None
+
+
+_INT64 = dt.int64.np
 
 
 def _prod_rule(g: Tensor, o: Tensor, a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
@@ -102,9 +103,7 @@ def _prod_rule(g: Tensor, o: Tensor, a: Tensor, dim: Any = None, keepdim: bool =
 
 prod_op = defop(
     "prod",
-    lambda xp, a, dim=None, keepdim=False: xp.prod(
-        a, axis=_axis(dim), keepdims=keepdim, dtype=_acc(a)
-    ),
+    lambda xp, a, dim=None, keepdim=False: a.prod(axis=dim, keepdims=keepdim, dtype=_acc(a)),
     vjp=(_prod_rule,),
     infer=_reduce_infer(_int_to_long),
     kind="custom",

@@ -152,17 +152,21 @@ def compute_dtype(args: Sequence[Any]) -> dt.dtype:
 
 def apply(op: Op, *args: Any, **attrs: Any) -> Tensor:
     """Run ``op`` eagerly on Tensors / Python scalars and record it on the tape."""
-    first = None
-    for a in args:
-        if type(a) is _TENSOR or isinstance(a, _TENSOR):
-            first = a
-            break
-    if first is None:
-        raise TypeError(f"{op.name}: expected at least one Tensor argument")
+    first = args[0]
+    if type(first) is not _TENSOR and not isinstance(first, _TENSOR):
+        first = None
+        for a in args:
+            if isinstance(a, _TENSOR):
+                first = a
+                break
+        if first is None:
+            raise TypeError(f"{op.name}: expected at least one Tensor argument")
     backend = first._backend
     kind = op.kind
     if kind == "custom" or kind == "same":
         arrays = [a._data if isinstance(a, _TENSOR) else a for a in args]
+    elif len(args) == 2 and op.promote_from == 0:
+        arrays = _cast_pair(op, args[0], args[1])
     else:
         arrays = _cast_operands(op, args)
     try:
@@ -172,30 +176,32 @@ def apply(op: Op, *args: Any, **attrs: Any) -> Tensor:
     if type(out) is not _NDARRAY and not isinstance(out, backend.array_type):
         out = backend.xp.asarray(out)
 
-    vjp = op.vjp
-    if vjp is None or not _grad_mode.enabled:
-        t = Tensor._wrap(out)
-        if op.view:
-            t._version = first._version
-        return t
-    edges: list[Any] = []
-    needed = False
-    for i in range(len(args) if op.variadic else len(vjp)):
-        a = args[i]
-        if isinstance(a, _TENSOR) and a._requires_grad:
-            needed = True
-            edges.append(a._node if a._node is not None else a)
-        else:
-            edges.append(None)
-    if not needed or out.dtype.kind not in "fc" and out.dtype.kind != "V":
-        t = Tensor._wrap(out)
-        if op.view:
-            t._version = first._version
-        return t
-    t = Tensor._wrap(out, None, True)
+    t = Tensor._wrap(out, None, False, backend)
     if op.view:
         t._version = first._version
-    inputs = args if op.save_inputs else _avals(args)
+    vjp = op.vjp
+    if vjp is None or not _grad_mode.enabled:
+        return t
+    edges = [
+        (a._node if a._node is not None else a)
+        if isinstance(a, _TENSOR) and a._requires_grad
+        else None
+        for a in (args if op.variadic else args[: len(vjp)])
+    ]
+    needed = False
+    for e in edges:
+        if e is not None:
+            needed = True
+            break
+    if not needed or out.dtype.kind not in _GRAD_KINDS:
+        return t
+    t._requires_grad = True
+    if op.save_inputs:
+        inputs = args
+        versions = tuple(a._version[0] if isinstance(a, _TENSOR) else 0 for a in args)
+    else:
+        inputs = _avals(args)
+        versions = None
     t._node = Node(
         op,
         attrs,
@@ -203,12 +209,43 @@ def apply(op: Op, *args: Any, **attrs: Any) -> Tensor:
         tuple(edges),
         out if op.save_output else None,
         t._version if op.save_output else None,
+        versions,
     )
     return t
 
 
+_GRAD_KINDS = "fcV"  # float, complex, and ml_dtypes' bfloat16
+_FAST_SCALARS = (float, int)
+
+
+def _cast_pair(op: Op, a: Any, b: Any) -> list[Any]:
+    """Fast path of :func:`_cast_operands` for the common binary cases."""
+    ta, tb = type(a) is _TENSOR, type(b) is _TENSOR
+    if ta and tb:
+        da, db = a._data.dtype, b._data.dtype
+        if (da is db or da == db) and (op.kind != "float" or da.kind == "f"):
+            return [a._data, b._data]
+    elif ta and type(b) in _FAST_SCALARS:
+        if a._data.dtype.kind == "f":
+            return [a._data, b]
+    elif tb and type(a) in _FAST_SCALARS:
+        if b._data.dtype.kind == "f":
+            return [a, b._data]
+    return _cast_operands(op, (a, b))
+
+
 def _avals(args: Sequence[Any]) -> tuple[Any, ...]:
-    return tuple(AVal(a.shape, a.dtype) if isinstance(a, _TENSOR) else a for a in args)
+    out = []
+    for a in args:
+        if isinstance(a, _TENSOR):
+            d = a._data
+            out.append(AVal(d.shape, _dtype_of(d.dtype)))
+        else:
+            out.append(a)
+    return tuple(out)
+
+
+_dtype_of = dt.from_numpy_dtype
 
 
 def _cast_operands(op: Op, args: Sequence[Any]) -> list[Any]:
