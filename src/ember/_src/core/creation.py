@@ -213,7 +213,9 @@ def randint(
     dtype: Any = None, device: Any = None,
 ) -> Tensor:
     """Integers uniformly from [low, high) (``randint(high, size)`` also works)."""
-    if high is None:
+    if high is None or isinstance(high, (tuple, list)):
+        if isinstance(high, (tuple, list)):
+            size = high
         low, high = 0, low
     if low >= high:
         raise ValueError(f"randint: low ({low}) must be less than high ({high})")

@@ -404,30 +404,42 @@ def grad(
     return tuple(res)
 
 
+def _float_formatter(a: np.ndarray) -> Any:
+    finite = a[np.isfinite(a)].astype(np.float64)
+    if finite.size == 0 or bool(np.all(finite == np.round(finite))):
+        if finite.size and np.abs(finite).max() >= 1e8:
+            return lambda v: f"{v:.4e}"
+        return lambda v: f"{v:.0f}." if np.isfinite(v) else str(v)
+    mag = np.abs(finite[finite != 0])
+    if mag.size and (mag.max() >= 1e8 or mag.min() < 1e-4 or mag.max() / mag.min() > 1e3):
+        return lambda v: f"{v:.4e}"
+    return lambda v: f"{v:.4f}" if np.isfinite(v) else str(v)
+
+
 def _format(t: Tensor) -> str:
+    """PyTorch's repr: columns padded to one width, dtype shown when not a default."""
     a = t._backend.to_numpy(t._data)
     d = t.dtype
     prefix = "tensor("
-    if a.dtype.kind == "f" and a.size:
-        finite = a[np.isfinite(a)].astype(np.float64)
-        big = finite.size and (np.abs(finite).max() >= 1e8 or 0 < np.abs(finite).min() < 1e-4)
-        integral = finite.size == 0 or bool(np.all(finite == np.round(finite)))
-        if big and not integral:
-            fmt = {"float_kind": lambda v: f"{v:.4e}"}
-        elif integral:
-            fmt = {"float_kind": lambda v: f"{v:.0f}." if np.isfinite(v) else str(v)}
-        else:
-            fmt = {"float_kind": lambda v: f"{v:.4f}" if np.isfinite(v) else str(v)}
-        body = np.array2string(
-            a.astype(np.float64),
-            separator=", ",
-            prefix=prefix,
-            formatter=fmt,  # type: ignore[arg-type]
-            threshold=1000,
-            edgeitems=3,
-        )
+    if a.dtype.kind == "f" or a.dtype.kind == "V":
+        a = a.astype(np.float64)
+        fmt = _float_formatter(a)
+    elif a.dtype.kind == "b":
+        fmt = lambda v: "True" if v else "False"  # noqa: E731
     else:
-        body = np.array2string(a, separator=", ", prefix=prefix, threshold=1000, edgeitems=3)
+        fmt = str
+    summarize = a.size > 1000
+    shown = a if not summarize else _edges(a)
+    width = max((len(fmt(v)) for v in shown.reshape(-1)), default=0)
+    body = np.array2string(
+        a,
+        separator=", ",
+        prefix=prefix,
+        formatter={"all": lambda v: fmt(v).rjust(width)},
+        threshold=1000,
+        edgeitems=3,
+        max_line_width=81,
+    )
     extras = []
     if a.size == 0 and a.shape != (0,):
         extras.append(f"size={tuple(a.shape)}")
@@ -440,3 +452,11 @@ def _format(t: Tensor) -> str:
     elif t._requires_grad:
         extras.append("requires_grad=True")
     return prefix + body + "".join(", " + e for e in extras) + ")"
+
+
+def _edges(a: np.ndarray) -> np.ndarray:
+    """The first and last three entries along every axis (what a summarized repr shows)."""
+    for ax in range(a.ndim):
+        if a.shape[ax] > 6:
+            a = np.concatenate([a.take(range(3), ax), a.take(range(-3, 0), ax)], ax)
+    return a

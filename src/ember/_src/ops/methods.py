@@ -131,15 +131,17 @@ def _inplace(name: str, fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
         if not recording:
             if kernel is not None and not kwargs and len(args) == 1:
                 other = args[0]
-                odata = other._data if isinstance(other, Tensor) else other
-                if (
-                    getattr(odata, "dtype", self._data.dtype) == self._data.dtype
-                    and self._data.flags.writeable
-                ):
+                mine = self._data
+                if isinstance(other, Tensor):
+                    odata, fast = other._data, other._data.dtype == mine.dtype
+                else:
+                    odata = other
+                    fast = type(other) in (int, float) and mine.dtype.kind == "f"
+                if fast and mine.flags.writeable:
                     try:
-                        getattr(self._backend.xp, kernel)(self._data, odata, out=self._data)
-                    except ValueError:
-                        pass  # not broadcastable in place: fall through for the full error
+                        getattr(self._backend.xp, kernel)(mine, odata, out=mine)
+                    except (ValueError, TypeError):
+                        pass  # e.g. not broadcastable in place: the slow path explains
                     else:
                         self._version[0] += 1
                         return self
