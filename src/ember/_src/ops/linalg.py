@@ -64,9 +64,15 @@ def _grad_b(g: Tensor, o: Any, a: Tensor, b: Tensor) -> Tensor:
     return E.sum_to(matmul(a2.mT, g2), tuple(b2.shape)).reshape(b.shape)
 
 
+def _matmul_forward(xp: Any, a: Any, b: Any) -> Any:
+    if a.dtype != b.dtype:
+        raise TypeError("matmul operands differ in dtype")  # infer() words the user's error
+    return xp.matmul(a, b)
+
+
 matmul_op = defop(
     "matmul",
-    lambda xp, a, b: xp.matmul(a, b),
+    _matmul_forward,
     vjp=(_grad_a, _grad_b),
     infer=_matmul_infer,
     kind="custom",
