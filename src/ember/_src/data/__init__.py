@@ -1,0 +1,1 @@
+"""ember.data's implementation; the public names are re-exported by ``ember.data``."""
