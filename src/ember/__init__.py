@@ -8,6 +8,8 @@ Example:
     tensor([2., 4., 6.])
 """
 
+import builtins
+
 from ember._src.core.autograd import (
     GradError,
     enable_grad,
@@ -39,6 +41,7 @@ from ember._src.core.creation import (
     zeros,
     zeros_like,
 )
+from ember._src.core.dtype import bfloat16 as _bfloat16
 from ember._src.core.dtype import (
     bool_,
     dtype,
@@ -54,7 +57,6 @@ from ember._src.core.dtype import (
     set_default_dtype,
     uint8,
 )
-from ember._src.core.dtype import bfloat16 as _bfloat16
 from ember._src.core.random import (
     Generator,
     default_generator,
@@ -64,7 +66,7 @@ from ember._src.core.random import (
     set_rng_state,
 )
 from ember._src.core.tensor import Tensor, grad
-from ember._src.ops import methods as _methods  # noqa: F401  (attaches Tensor methods)
+from ember._src.ops import methods as _methods
 from ember._src.ops.activation import gelu, log_softmax, silu, softmax, softplus
 from ember._src.ops.elementwise import (
     abs,
@@ -116,7 +118,7 @@ from ember._src.ops.elementwise import (
     where,
 )
 from ember._src.ops.linalg import bmm, dot, einsum, matmul, mm, outer
-from ember._src.ops.methods import to as _to  # noqa: F401
+from ember._src.ops.methods import to as _to
 from ember._src.ops.reduce import (
     all,
     amax,
@@ -136,7 +138,7 @@ from ember._src.ops.reduce import (
     sum,
     var,
 )
-from ember._src.ops.registry import REGISTRY as _REGISTRY  # noqa: F401
+from ember._src.ops.registry import REGISTRY as _REGISTRY
 from ember._src.ops.registry import DTypeError, ShapeError
 from ember._src.ops.shape import (
     argsort,
@@ -181,7 +183,7 @@ from ember._src.ops.shape import (
 __version__ = "0.1.0"
 
 
-def is_tensor(obj: object) -> bool:
+def is_tensor(obj: object) -> builtins.bool:
     """Whether ``obj`` is an ember Tensor."""
     return isinstance(obj, Tensor)
 
@@ -191,9 +193,9 @@ def typename(obj: object) -> str:
 
 
 # PyTorch's aliases (bound last: they shadow builtins in this namespace).
-half, float, double = float16, float32, float64  # noqa: A001
-short, int, long = int16, int32, int64  # noqa: A001
-bool = bool_  # noqa: A001
+half, float, double = float16, float32, float64
+short, int, long = int16, int32, int64
+bool = bool_
 clip = clamp
 true_divide = div
 concatenate = concat

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -259,9 +258,9 @@ def run_backward(
             captured = [None] * len(capture)
 
         for node in _toposort(root_nodes):
-            g = grads.pop(id(node), None)
-            if g is None:
+            if id(node) not in grads:
                 continue
+            g = grads.pop(id(node))
             if node.hooks:
                 for hook in node.hooks:
                     new = hook(g)

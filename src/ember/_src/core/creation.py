@@ -38,7 +38,7 @@ def _finish(arr: Any, requires_grad: bool) -> Tensor:
 def _infer_dtype(data: Any) -> dt.dtype:
     arr = np.asarray(data)
     if arr.dtype.kind == "f":
-        if isinstance(data, np.ndarray) or isinstance(data, np.generic):
+        if isinstance(data, (np.ndarray, np.generic)):
             return dt.from_numpy_dtype(arr.dtype)
         return dt.get_default_dtype()
     if arr.dtype.kind in "iu":
@@ -125,7 +125,11 @@ def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool
 
 
 def full(
-    size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None,
+    size: Any,
+    fill_value: Any,
+    *,
+    dtype: Any = None,
+    device: Any = None,
     requires_grad: bool = False,
 ) -> Tensor:
     """A tensor filled with ``fill_value`` (dtype inferred from it, as in PyTorch)."""
@@ -137,7 +141,12 @@ def full(
 
 
 def arange(
-    start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None, device: Any = None,
+    start: Any,
+    end: Any = None,
+    step: Any = 1,
+    *,
+    dtype: Any = None,
+    device: Any = None,
     requires_grad: bool = False,
 ) -> Tensor:
     """Values from ``start`` to ``end`` (exclusive) by ``step``.
@@ -161,7 +170,12 @@ def arange(
 
 
 def linspace(
-    start: float, end: float, steps: int, *, dtype: Any = None, device: Any = None,
+    start: float,
+    end: float,
+    steps: int,
+    *,
+    dtype: Any = None,
+    device: Any = None,
     requires_grad: bool = False,
 ) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
@@ -171,7 +185,11 @@ def linspace(
 
 
 def eye(
-    n: int, m: int | None = None, *, dtype: Any = None, device: Any = None,
+    n: int,
+    m: int | None = None,
+    *,
+    dtype: Any = None,
+    device: Any = None,
     requires_grad: bool = False,
 ) -> Tensor:
     """An ``n x m`` identity matrix."""
@@ -180,7 +198,11 @@ def eye(
 
 
 def _random(
-    draw: Any, size: tuple[Any, ...], dtype: Any, device: Any, requires_grad: bool,
+    draw: Any,
+    size: tuple[Any, ...],
+    dtype: Any,
+    device: Any,
+    requires_grad: bool,
     generator: rnd.Generator | None,
 ) -> Tensor:
     d = dt.to_dtype(dtype) if dtype is not None else dt.get_default_dtype()
@@ -191,7 +213,10 @@ def _random(
 
 
 def rand(
-    *size: Any, generator: rnd.Generator | None = None, dtype: Any = None, device: Any = None,
+    *size: Any,
+    generator: rnd.Generator | None = None,
+    dtype: Any = None,
+    device: Any = None,
     requires_grad: bool = False,
 ) -> Tensor:
     """Uniform samples from [0, 1)."""
@@ -199,18 +224,24 @@ def rand(
 
 
 def randn(
-    *size: Any, generator: rnd.Generator | None = None, dtype: Any = None, device: Any = None,
+    *size: Any,
+    generator: rnd.Generator | None = None,
+    dtype: Any = None,
+    device: Any = None,
     requires_grad: bool = False,
 ) -> Tensor:
     """Standard normal samples."""
-    return _random(
-        lambda r, s: r.standard_normal(s), size, dtype, device, requires_grad, generator
-    )
+    return _random(lambda r, s: r.standard_normal(s), size, dtype, device, requires_grad, generator)
 
 
 def randint(
-    low: int, high: int | None = None, size: Any = (), *, generator: rnd.Generator | None = None,
-    dtype: Any = None, device: Any = None,
+    low: int,
+    high: int | None = None,
+    size: Any = (),
+    *,
+    generator: rnd.Generator | None = None,
+    dtype: Any = None,
+    device: Any = None,
 ) -> Tensor:
     """Integers uniformly from [low, high) (``randint(high, size)`` also works)."""
     if high is None or isinstance(high, (tuple, list)):
@@ -220,20 +251,34 @@ def randint(
     if low >= high:
         raise ValueError(f"randint: low ({low}) must be less than high ({high})")
     return _random(
-        lambda r, s: r.integers(low, high, s), (tuple(size),), dtype or dt.int64, device, False,
+        lambda r, s: r.integers(low, high, s),
+        (tuple(size),),
+        dtype or dt.int64,
+        device,
+        False,
         generator,
     )
 
 
 def normal(
-    mean: float = 0.0, std: float = 1.0, size: Any = (), *, generator: rnd.Generator | None = None,
-    dtype: Any = None, device: Any = None, requires_grad: bool = False,
+    mean: float = 0.0,
+    std: float = 1.0,
+    size: Any = (),
+    *,
+    generator: rnd.Generator | None = None,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
     """Normal samples with the given ``mean`` and ``std``."""
     if std < 0:
         raise ValueError(f"normal: std must be non-negative, got {std}")
     return _random(
-        lambda r, s: r.normal(mean, std, s), (tuple(size),), dtype, device, requires_grad,
+        lambda r, s: r.normal(mean, std, s),
+        (tuple(size),),
+        dtype,
+        device,
+        requires_grad,
         generator,
     )
 
@@ -245,38 +290,48 @@ def _like(t: Tensor, dtype: Any, device: Any) -> dict[str, Any]:
     }
 
 
-def zeros_like(input: Tensor, *, dtype: Any = None, device: Any = None,
-               requires_grad: bool = False) -> Tensor:
+def zeros_like(
+    input: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     return zeros(input.shape, requires_grad=requires_grad, **_like(input, dtype, device))
 
 
-def ones_like(input: Tensor, *, dtype: Any = None, device: Any = None,
-              requires_grad: bool = False) -> Tensor:
+def ones_like(
+    input: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     return ones(input.shape, requires_grad=requires_grad, **_like(input, dtype, device))
 
 
-def empty_like(input: Tensor, *, dtype: Any = None, device: Any = None,
-               requires_grad: bool = False) -> Tensor:
+def empty_like(
+    input: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     return empty(input.shape, requires_grad=requires_grad, **_like(input, dtype, device))
 
 
-def full_like(input: Tensor, fill_value: Any, *, dtype: Any = None, device: Any = None,
-              requires_grad: bool = False) -> Tensor:
-    return full(input.shape, fill_value, requires_grad=requires_grad,
-                **_like(input, dtype, device))
+def full_like(
+    input: Tensor,
+    fill_value: Any,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    return full(input.shape, fill_value, requires_grad=requires_grad, **_like(input, dtype, device))
 
 
-def rand_like(input: Tensor, *, dtype: Any = None, device: Any = None,
-              generator: rnd.Generator | None = None) -> Tensor:
+def rand_like(
+    input: Tensor, *, dtype: Any = None, device: Any = None, generator: rnd.Generator | None = None
+) -> Tensor:
     return rand(input.shape, generator=generator, **_like(input, dtype, device))
 
 
-def randn_like(input: Tensor, *, dtype: Any = None, device: Any = None,
-               generator: rnd.Generator | None = None) -> Tensor:
+def randn_like(
+    input: Tensor, *, dtype: Any = None, device: Any = None, generator: rnd.Generator | None = None
+) -> Tensor:
     return randn(input.shape, generator=generator, **_like(input, dtype, device))
 
 
-def randint_like(input: Tensor, low: int, high: int | None = None, *, dtype: Any = None,
-                 device: Any = None) -> Tensor:
+def randint_like(
+    input: Tensor, low: int, high: int | None = None, *, dtype: Any = None, device: Any = None
+) -> Tensor:
     return randint(low, high, input.shape, **_like(input, dtype, device))
-

@@ -172,11 +172,8 @@ def result_type(dims: list[dtype], zero_dims: list[dtype], scalars: list[object]
     zd: dtype | None = None
     for d in zero_dims:
         zd = d if zd is None else promote_types(zd, d)
-    if zd is not None:
-        if out is None:
-            out = zd
-        elif zd.category > out.category:
-            out = zd
+    if zd is not None and (out is None or zd.category > out.category):
+        out = zd
     if scalars:
         cat = max(scalar_category(s) for s in scalars)
         if out is None:

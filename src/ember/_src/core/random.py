@@ -37,7 +37,7 @@ class Generator:
 
     def seed(self) -> int:
         """Re-seed from OS entropy and return the new seed."""
-        s = int(np.random.SeedSequence().entropy % (2**63))
+        s = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1)
         self.manual_seed(s)
         return s
 
@@ -46,7 +46,7 @@ class Generator:
 
     def get_state(self) -> dict[str, Any]:
         """The generator state as plain JSON-able data (no pickle)."""
-        state: dict[str, Any] = self._rng.bit_generator.state
+        state = dict(self._rng.bit_generator.state)
         return {"seed": self._seed, "bit_generator": state}
 
     def set_state(self, state: dict[str, Any]) -> None:

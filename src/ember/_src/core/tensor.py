@@ -55,9 +55,29 @@ class Tensor:
         "grad",
     )
 
+    _data: Any
+    _node: autograd.Node | None
+    _requires_grad: bool
+    _version: list[int]
+    _hooks: list[Callable[[Tensor], Tensor | None]] | None
+    _backend: Backend
+    grad: Tensor | None
+
     if TYPE_CHECKING:
         # Op methods and operators are attached by ember._src.ops.methods.
         def __getattr__(self, name: str) -> Any: ...
+        def __eq__(self, other: Any) -> Tensor: ...  # type: ignore[override]
+        def __ne__(self, other: Any) -> Tensor: ...  # type: ignore[override]
+        def __le__(self, other: Any) -> Tensor: ...
+        def __ge__(self, other: Any) -> Tensor: ...
+        def __pow__(self, other: Any) -> Tensor: ...
+        def __rpow__(self, other: Any) -> Tensor: ...
+        def __radd__(self, other: Any) -> Tensor: ...
+        def __rsub__(self, other: Any) -> Tensor: ...
+        def __rmul__(self, other: Any) -> Tensor: ...
+        def __rtruediv__(self, other: Any) -> Tensor: ...
+        def __and__(self, other: Any) -> Tensor: ...
+        def __or__(self, other: Any) -> Tensor: ...
         def __add__(self, other: Any) -> Tensor: ...
         def __mul__(self, other: Any) -> Tensor: ...
         def __sub__(self, other: Any) -> Tensor: ...
@@ -98,7 +118,7 @@ class Tensor:
     # ----------------------------------------------------------------- metadata
     @property
     def shape(self) -> tuple[int, ...]:
-        return self._data.shape  # type: ignore[no-any-return]
+        return self._data.shape
 
     def size(self, dim: int | None = None) -> Any:
         """The shape, or one dimension of it."""
@@ -120,10 +140,10 @@ class Tensor:
 
     @property
     def ndim(self) -> int:
-        return self._data.ndim  # type: ignore[no-any-return]
+        return self._data.ndim
 
     def dim(self) -> int:
-        return self._data.ndim  # type: ignore[no-any-return]
+        return self._data.ndim
 
     def numel(self) -> int:
         return int(self._data.size)
@@ -425,7 +445,7 @@ def _format(t: Tensor) -> str:
         a = a.astype(np.float64)
         fmt = _float_formatter(a)
     elif a.dtype.kind == "b":
-        fmt = lambda v: "True" if v else "False"  # noqa: E731
+        fmt = lambda v: "True" if v else "False"
     else:
         fmt = str
     summarize = a.size > 1000
@@ -445,7 +465,9 @@ def _format(t: Tensor) -> str:
         extras.append(f"size={tuple(a.shape)}")
     if t._backend.name != "cpu":
         extras.append(f"device='{t.device}'")
-    if d not in (dt.get_default_dtype(), dt.int64, dt.bool_) or (a.size == 0 and d is not dt.float32):
+    if d not in (dt.get_default_dtype(), dt.int64, dt.bool_) or (
+        a.size == 0 and d is not dt.float32
+    ):
         extras.append(f"dtype={d!r}")
     if t._node is not None:
         extras.append(f"grad_fn=<{t._node.name()}>")

@@ -115,7 +115,7 @@ class Op:
         if self.kind == "bool":
             return dt.bool_
         if self.kind == "same":
-            return args[0].dtype  # type: ignore[no-any-return]
+            return args[0].dtype
         d = compute_dtype(args[self.promote_from :])
         if self.kind == "float" and d.category != dt.FLOAT:
             return dt.get_default_dtype()
@@ -189,8 +189,8 @@ def apply(op: Op, *args: Any, **attrs: Any) -> Tensor:
         for a in (args if op.variadic else args[: len(vjp)])
     ]
     needed = False
-    for e in edges:
-        if e is not None:
+    for edge in edges:
+        if edge is not None:
             needed = True
             break
     if not needed or out.dtype.kind not in _GRAD_KINDS:
@@ -228,9 +228,8 @@ def _cast_pair(op: Op, a: Any, b: Any) -> list[Any]:
     elif ta and type(b) in _FAST_SCALARS:
         if a._data.dtype.kind == "f":
             return [a._data, b]
-    elif tb and type(a) in _FAST_SCALARS:
-        if b._data.dtype.kind == "f":
-            return [a, b._data]
+    elif tb and type(a) in _FAST_SCALARS and b._data.dtype.kind == "f":
+        return [a, b._data]
     return _cast_operands(op, (a, b))
 
 
@@ -311,7 +310,7 @@ def describe(args: Sequence[Any]) -> str:
 
 def op_error(op_name: str, args: Sequence[Any], problem: str, cls: type = ShapeError) -> Exception:
     """An error naming the op, every operand's shape and dtype and the user's line."""
-    return cls(f"{op_name}({describe(args)}): {problem}\n  at {user_frame()}")  # type: ignore[no-any-return]
+    return cls(f"{op_name}({describe(args)}): {problem}\n  at {user_frame()}")
 
 
 def _explain(op: Op, args: Sequence[Any], attrs: dict[str, Any], err: Exception) -> Exception:
