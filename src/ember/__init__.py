@@ -10,6 +10,7 @@ Example:
 
 import builtins
 
+from ember import nn
 from ember._src.core.autograd import (
     GradError,
     enable_grad,
