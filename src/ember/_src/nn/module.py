@@ -475,7 +475,7 @@ class Module:
         return sorted(set(keys))
 
 
-class _IncompatibleKeys(tuple):  # type: ignore[type-arg]
+class _IncompatibleKeys(tuple):
     """``(missing_keys, unexpected_keys)`` with names, as PyTorch returns."""
 
     def __new__(cls, missing: list[str], unexpected: list[str]) -> _IncompatibleKeys:
@@ -483,11 +483,11 @@ class _IncompatibleKeys(tuple):  # type: ignore[type-arg]
 
     @property
     def missing_keys(self) -> list[str]:
-        return self[0]  # type: ignore[no-any-return]
+        return self[0]
 
     @property
     def unexpected_keys(self) -> list[str]:
-        return self[1]  # type: ignore[no-any-return]
+        return self[1]
 
     def __repr__(self) -> str:
         if not self[0] and not self[1]:
