@@ -150,7 +150,9 @@ def test_chained_schedulers_match_torch() -> None:
     assert_same(*sequences(factory, 40))
 
 
-ONE_CYCLE = list(itertools.product(["cos", "linear"], [False, True], [False, True], ["SGD", "Adam"]))
+ONE_CYCLE = list(
+    itertools.product(["cos", "linear"], [False, True], [False, True], ["SGD", "Adam"])
+)
 
 
 @pytest.mark.torch
@@ -197,7 +199,9 @@ def plateau_metrics(n: int = 60) -> list[float]:
     return [float(v) for v in values]
 
 
-PLATEAU = list(itertools.product(["min", "max"], ["rel", "abs"], [0, 2], [0, 3], [0.0, [0.02, 0.0]]))
+PLATEAU = list(
+    itertools.product(["min", "max"], ["rel", "abs"], [0, 2], [0, 3], [0.0, [0.02, 0.0]])
+)
 
 
 @pytest.mark.torch
