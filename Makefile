@@ -1,10 +1,13 @@
 # Two entry points, each builds its own virtual environment from scratch:
 #   make demo   -- ember's main job (train the seed network, show the falling loss)
 #   make test   -- install what the tests need and run the whole suite (lint, types, pytest)
+# and one helper:
+#   make bench  -- ember beside NumPy and PyTorch (BENCH_ARGS="--quick" for a short run)
 PYTHON ?= python3
 DEMO_VENV := .venv-demo
 TEST_VENV := .venv-test
 TORCH_PIN := torch==2.13.0
+BENCH_ARGS ?=
 
 .PHONY: demo test bench clean
 
@@ -30,7 +33,7 @@ test: $(TEST_VENV)/.stamp
 	$(TEST_VENV)/bin/python -m pytest -q -W error
 
 bench: $(TEST_VENV)/.stamp
-	$(TEST_VENV)/bin/python -m benchmarks.run
+	$(TEST_VENV)/bin/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(DEMO_VENV) $(TEST_VENV) .pytest_cache .mypy_cache .ruff_cache

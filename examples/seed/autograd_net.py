@@ -6,7 +6,7 @@ require grad, ``loss.backward()`` fills ``w.grad``, and the update runs under
 ``ember.no_grad()`` so it is not recorded, after which the gradients are zeroed
 for the next step. This is what ``make demo`` runs.
 
-Run:  python examples/seed/autograd_net.py [--steps 500] [--print-every 50]
+Run:  python examples/seed/autograd_net.py [--steps 200] [--print-every 20]
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ import ember
 BATCH, D_IN, HIDDEN, D_OUT = 32, 500, 50, 500
 
 
-def train(steps: int = 500, lr: float = 1e-4, print_every: int = 50, seed: int = 0) -> list[float]:
+def train(steps: int = 200, lr: float = 2e-4, print_every: int = 20, seed: int = 0) -> list[float]:
     """Fit random targets with autograd; returns the loss at every step."""
     ember.manual_seed(seed)
     x = ember.randn(BATCH, D_IN)
     y = ember.randn(BATCH, D_OUT)
     # Scale first, then mark as leaves that require grad.
-    w1 = (ember.randn(D_IN, HIDDEN) * 0.1).requires_grad_()
-    w2 = (ember.randn(HIDDEN, D_OUT) * 0.1).requires_grad_()
+    w1 = (ember.randn(D_IN, HIDDEN) * 0.05).requires_grad_()
+    w2 = (ember.randn(HIDDEN, D_OUT) * 0.05).requires_grad_()
 
     losses = []
     for t in range(steps):
@@ -48,9 +48,9 @@ def train(steps: int = 500, lr: float = 1e-4, print_every: int = 50, seed: int =
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=500)
-    parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--print-every", type=int, default=50)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--print-every", type=int, default=20)
     args = parser.parse_args(argv)
     start = time.perf_counter()
     losses = train(args.steps, args.lr, args.print_every)

@@ -8,9 +8,9 @@ with the output widened to 500 features.
 
 The seed uses unit-variance weights and a learning rate of 1e-6; with 500
 outputs that drives the loss down to the variance of ``y`` and stalls there, so
-the weights start at 0.1 scale and the learning rate is 1e-4.
+the weights start at 0.05 scale and the learning rate is 2e-4.
 
-Run:  python examples/seed/manual_grad_net.py [--steps 500] [--print-every 50]
+Run:  python examples/seed/manual_grad_net.py [--steps 200] [--print-every 20]
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ import ember
 BATCH, D_IN, HIDDEN, D_OUT = 32, 500, 50, 500
 
 
-def train(steps: int = 500, lr: float = 1e-4, print_every: int = 50, seed: int = 0) -> list[float]:
+def train(steps: int = 200, lr: float = 2e-4, print_every: int = 20, seed: int = 0) -> list[float]:
     """Fit random targets with manual gradients; returns the loss at every step."""
     ember.manual_seed(seed)
     x = ember.randn(BATCH, D_IN)
     y = ember.randn(BATCH, D_OUT)
-    w1 = ember.randn(D_IN, HIDDEN) * 0.1
-    w2 = ember.randn(HIDDEN, D_OUT) * 0.1
+    w1 = ember.randn(D_IN, HIDDEN) * 0.05
+    w2 = ember.randn(HIDDEN, D_OUT) * 0.05
 
     losses = []
     for t in range(steps):
@@ -58,9 +58,9 @@ def train(steps: int = 500, lr: float = 1e-4, print_every: int = 50, seed: int =
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=500)
-    parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--print-every", type=int, default=50)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--print-every", type=int, default=20)
     args = parser.parse_args(argv)
     start = time.perf_counter()
     losses = train(args.steps, args.lr, args.print_every)
