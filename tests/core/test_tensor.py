@@ -238,3 +238,14 @@ def test_device_parsing_and_errors():
     assert ember.device("cpu") == ember.device("cpu")
     with pytest.raises(ValueError, match="unknown device"):
         ember.device("tpu")
+
+
+def test_bfloat16_keeps_its_dtype_with_python_scalars_and_trains():
+    pytest.importorskip("ml_dtypes")
+    b = ember.ones(3, dtype=ember.bfloat16)
+    assert (b * 2.5).dtype is ember.bfloat16 and (b + 1).dtype is ember.bfloat16
+    assert (b + ember.ones(3, dtype=ember.float16)).dtype is ember.float32
+    x = ember.tensor([1.0, 2.0], dtype=ember.bfloat16, requires_grad=True)
+    (x * x).sum().backward()
+    assert x.grad.dtype is ember.bfloat16
+    np.testing.assert_array_equal(x.grad.numpy().astype(np.float32), [2.0, 4.0])

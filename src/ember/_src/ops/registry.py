@@ -163,18 +163,23 @@ def apply(op: Op, *args: Any, **attrs: Any) -> Tensor:
             raise TypeError(f"{op.name}: expected at least one Tensor argument")
     backend = first._backend
     kind = op.kind
+    want = None
     if kind == "custom" or kind == "same":
         arrays = [a._data if isinstance(a, _TENSOR) else a for a in args]
     elif len(args) == 2 and op.promote_from == 0:
         arrays = _cast_pair(op, args[0], args[1])
     else:
         arrays = _cast_operands(op, args)
+    if type(arrays) is tuple:  # the slow path: the backend may not promote as PyTorch does
+        arrays, want = arrays
     try:
         out = op.forward(backend.xp, *arrays, **attrs)
     except (ValueError, TypeError, IndexError) as e:
         raise _explain(op, args, attrs, e) from None
     if type(out) is not _NDARRAY and not isinstance(out, backend.array_type):
         out = backend.xp.asarray(out)
+    if want is not None and kind != "bool" and out.dtype != want:
+        out = out.astype(want)
 
     t = Tensor._wrap(out, None, False, backend)
     if op.view:
@@ -218,7 +223,7 @@ _GRAD_KINDS = "fcV"  # float, complex, and ml_dtypes' bfloat16
 _FAST_SCALARS = (float, int)
 
 
-def _cast_pair(op: Op, a: Any, b: Any) -> list[Any]:
+def _cast_pair(op: Op, a: Any, b: Any) -> Any:
     """Fast path of :func:`_cast_operands` for the common binary cases."""
     ta, tb = type(a) is _TENSOR, type(b) is _TENSOR
     if ta and tb:
@@ -247,8 +252,8 @@ def _avals(args: Sequence[Any]) -> tuple[Any, ...]:
 _dtype_of = dt.from_numpy_dtype
 
 
-def _cast_operands(op: Op, args: Sequence[Any]) -> list[Any]:
-    """Backend arrays of the operands, cast to the dtype the op computes in."""
+def _cast_operands(op: Op, args: Sequence[Any]) -> tuple[list[Any], Any]:
+    """Backend arrays of the operands cast to the dtype the op computes in, and that dtype."""
     arrays: list[Any] = []
     target = None
     mixed = False
@@ -277,7 +282,7 @@ def _cast_operands(op: Op, args: Sequence[Any]) -> list[Any]:
             arrays.append(arr)
         else:
             arrays.append(a)
-    return arrays
+    return arrays, np_want
 
 
 # --------------------------------------------------------------------- errors
