@@ -6,8 +6,8 @@ import contextlib
 import itertools
 import multiprocessing as mp
 import queue
-import sys
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar, cast
 
@@ -29,6 +29,26 @@ class _InfiniteNoneSampler(Sampler[None]):
     def __iter__(self) -> Iterator[None]:
         while True:
             yield None
+
+
+def _stop_workers(workers: list[Any], index_queues: list[Any], result_queue: Any) -> None:
+    """Ask each worker to exit, wait a little, terminate stragglers, close the queues."""
+    for q in index_queues:
+        with contextlib.suppress(OSError, ValueError):
+            q.put(None)
+    for p in workers:
+        if p.pid is None:  # never started
+            continue
+        p.join(timeout=_JOIN_TIMEOUT_S)
+        if p.is_alive():
+            p.terminate()
+            p.join()
+    for q in [*index_queues, result_queue]:
+        q.cancel_join_thread()
+        q.close()
+    for p in workers:
+        if p.pid is not None:
+            p.close()
 
 
 def _default_context() -> Any:
@@ -243,7 +263,11 @@ class _MultiProcessIter:
         self._result_queue = ctx.Queue()
         self._index_queues: list[Any] = []
         self._workers: list[Any] = []
-        self.closed = False
+        # Runs on shutdown, when the iterator is collected, or at exit. It holds the queues
+        # itself so that they are still alive when it runs, even inside a garbage cycle.
+        self._finalizer = weakref.finalize(
+            self, _stop_workers, self._workers, self._index_queues, self._result_queue
+        )
         try:
             for i in range(self._num_workers):
                 iq = ctx.Queue()
@@ -364,29 +388,9 @@ class _MultiProcessIter:
                 )
 
     # ----------------------------------------------------------- shutdown
-    def _shutdown(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        for q in self._index_queues:
-            with contextlib.suppress(OSError, ValueError):
-                q.put(None)
-        for p in self._workers:
-            if p.pid is None:  # never started
-                continue
-            p.join(timeout=_JOIN_TIMEOUT_S)
-            if p.is_alive():
-                p.terminate()
-                p.join()
-        for q in [*self._index_queues, self._result_queue]:
-            q.cancel_join_thread()
-            q.close()
-        for p in self._workers:
-            if p.pid is not None:
-                p.close()
+    @property
+    def closed(self) -> bool:
+        return not self._finalizer.alive
 
-    def __del__(self) -> None:
-        if sys.is_finalizing():
-            return  # multiprocessing's own exit handler stops daemonic workers
-        with contextlib.suppress(Exception):
-            self._shutdown()
+    def _shutdown(self) -> None:
+        self._finalizer()
