@@ -108,6 +108,13 @@ _BY_ARRAY_TYPE: dict[type, Backend] = {}
 _PENDING_KERNELS: dict[str, dict[str, Callable[..., Any]]] = {}
 
 
+def register_backend(name: str, factory: Callable[[], Backend]) -> None:
+    """Make a new device type available: ``factory()`` builds its Backend on first use."""
+    if name in _FACTORIES:
+        raise ValueError(f"a backend named {name!r} is already registered")
+    _FACTORIES[name] = factory
+
+
 def get_backend(dev: str | device = "cpu") -> Backend:
     """The backend for a device, created on first use."""
     name = dev.type if isinstance(dev, device) else device(dev).type

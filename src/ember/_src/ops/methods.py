@@ -14,7 +14,9 @@ from typing import Any
 
 from ember._src.core import autograd
 from ember._src.core import dtype as dt
+from ember._src.core.backend import _FACTORIES as _DEVICE_TYPES
 from ember._src.core.backend import backend_of_array, device, get_backend
+from ember._src.core.backend import device as _Device
 from ember._src.core.tensor import Tensor
 from ember._src.ops import activation as A
 from ember._src.ops import elementwise as E
@@ -65,9 +67,7 @@ def to(
     for a in args:
         if isinstance(a, Tensor):
             dtype, device = a.dtype, a.device
-        elif (isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda")) or type(
-            a
-        ).__name__ == "device":
+        elif isinstance(a, _Device) or (isinstance(a, str) and a.split(":")[0] in _DEVICE_TYPES):
             device = a
         else:
             dtype = a

@@ -181,7 +181,8 @@ def apply(op: Op, *args: Any, **attrs: Any) -> Tensor:
     if want is not None and kind != "bool" and out.dtype != want:
         out = out.astype(want)
 
-    t = Tensor._wrap(out, None, False, backend)
+    # An op's output normally stays on its inputs' backend; a transfer's does not.
+    t = Tensor._wrap(out, None, False, backend if type(out) is backend.array_type else None)
     if op.view:
         t._version = first._version
     vjp = op.vjp
