@@ -164,6 +164,7 @@ def apply(op: Op, *args: Any, **attrs: Any) -> Tensor:
     backend = first._backend
     kind = op.kind
     want = None
+    arrays: Any
     if kind == "custom" or kind == "same":
         arrays = [a._data if isinstance(a, _TENSOR) else a for a in args]
     elif len(args) == 2 and op.promote_from == 0:
