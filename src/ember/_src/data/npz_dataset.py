@@ -50,9 +50,10 @@ class NPZDataset(Dataset[Any]):
         self.target_transform = target_transform
         if isinstance(keys, str):
             keys = [keys]
-        with np.load(self.path, allow_pickle=False) as f:
-            if not hasattr(f, "files"):
-                raise ValueError(f"{self.path}: not an .npz archive (a single .npy array?)")
+        loaded = np.load(self.path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError(f"{self.path}: not an .npz archive (a single .npy array?)")
+        with loaded as f:
             names = list(f.files) if keys is None else list(keys)
             if not names:
                 raise ValueError(f"{self.path}: the archive holds no arrays")
