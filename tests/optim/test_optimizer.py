@@ -271,6 +271,12 @@ def test_load_casts_state_to_the_param_dtype() -> None:
     opt32.load_state_dict(opt.state_dict())
     assert opt32.state[p32]["exp_avg"].dtype == ember.float32
     assert opt32.state[p32]["step"].item() == 1.0
+    sd = opt.state_dict()
+    sd["state"][0]["step"] = 4  # a plain number (e.g. from a hand-made checkpoint) loads too
+    opt32.load_state_dict(sd)
+    p32.grad = ember.ones(2)
+    opt32.step()
+    assert opt32.state[p32]["step"].item() == 5.0
 
 
 def test_load_state_dict_errors_leave_the_optimizer_unchanged() -> None:

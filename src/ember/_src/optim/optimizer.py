@@ -238,9 +238,9 @@ class Optimizer:
 
 
 def _copy_value(param: ember.Tensor, name: str, value: Any) -> Any:
+    if name == "step":  # a step count: kept as a float64 tensor whatever the parameter's dtype
+        return ember.tensor(float(value), dtype=ember.float64)
     if isinstance(value, ember.Tensor):
-        if name == "step":
-            return value.detach().clone()
         return value.detach().to(dtype=param.dtype, device=param.device).clone()
     return copy.deepcopy(value)
 
