@@ -95,7 +95,8 @@ class Adam(Optimizer):
             else:
                 g = gradient(p, grad, weight_decay, group["maximize"])
             exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-            exp_avg.mul_(beta1).add_(g * (1 - beta1))
+            # b1*m + (1-b1)*g as ((b1/(1-b1))*m + g) * (1-b1): in place, no temporary
+            exp_avg.mul_(beta1 / (1 - beta1)).add_(g).mul_(1 - beta1)
             exp_avg_sq.mul_(beta2).add_((g * g).mul_(1 - beta2))
             if group["amsgrad"]:
                 exp_avg_sq = state["max_exp_avg_sq"].maximum_(exp_avg_sq)
