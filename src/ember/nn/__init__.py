@@ -1,5 +1,33 @@
 """ember.nn: modules, layers, losses and initialization (PyTorch's names)."""
 
+from ember._src.nn.activation import (
+    ELU,
+    GELU,
+    LeakyReLU,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+)
 from ember._src.nn.containers import ModuleDict, ModuleList, Sequential
-from ember._src.nn.linear import Identity
+from ember._src.nn.dropout import Dropout, Dropout2d
+from ember._src.nn.embedding import Embedding
+from ember._src.nn.flatten import Flatten, Unflatten
+from ember._src.nn.linear import Bilinear, Identity, Linear
+from ember._src.nn.loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CosineEmbeddingLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
 from ember._src.nn.module import Module, Parameter
+from ember.nn import functional, init
