@@ -12,6 +12,7 @@ from ember._src.nn.activation import (
     Softplus,
     Tanh,
 )
+from ember._src.nn.attention import MultiheadAttention
 from ember._src.nn.containers import ModuleDict, ModuleList, Sequential
 from ember._src.nn.dropout import Dropout, Dropout2d
 from ember._src.nn.embedding import Embedding
@@ -30,4 +31,5 @@ from ember._src.nn.loss import (
     SmoothL1Loss,
 )
 from ember._src.nn.module import Module, Parameter
+from ember._src.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from ember.nn import functional, init

@@ -16,50 +16,14 @@ from typing import Any
 from ember._src.core import dtype as dt
 from ember._src.core.creation import full, ones, zeros
 from ember._src.core.tensor import Tensor
+from ember._src.nn import functional as F
+from ember._src.nn import init
+from ember._src.nn.linear import Linear
 from ember._src.nn.module import Module, Parameter
 from ember._src.ops import activation as A
 from ember._src.ops import elementwise as E
 from ember._src.ops import reduce as R
 from ember._src.ops import shape as S
-
-
-class _OutProj(Module):
-    # TODO(nn.Linear): replace with the shared Linear once it lands.
-    def __init__(self, n_in: int, n_out: int, bias: bool, device: Any, dtype: Any) -> None:
-        super().__init__()
-        self.in_features, self.out_features = n_in, n_out
-        bound = 1.0 / math.sqrt(n_in) if n_in else 0.0
-        self.weight = Parameter(S_uniform((n_out, n_in), bound, device, dtype))
-        if bias:
-            self.bias = Parameter(S_uniform((n_out,), bound, device, dtype))
-        else:
-            self.register_parameter("bias", None)
-
-    def forward(self, x: Tensor) -> Tensor:
-        y = x @ S.t(self.weight)
-        return y if self.bias is None else y + self.bias
-
-    def extra_repr(self) -> str:
-        return (
-            f"in_features={self.in_features}, out_features={self.out_features}, "
-            f"bias={self.bias is not None}"
-        )
-
-
-def S_uniform(shape: tuple[int, ...], bound: float, device: Any, dtype: Any) -> Tensor:
-    from ember._src.core.creation import rand
-
-    return rand(*shape, dtype=dtype, device=device) * (2 * bound) - bound
-
-
-def _dropout(x: Tensor, p: float, training: bool) -> Tensor:
-    # TODO(nn.functional): replace with the shared F.dropout once it lands.
-    if not training or p == 0.0:
-        return x
-    from ember._src.core.creation import rand
-
-    keep = rand(x.shape, dtype=x.dtype, device=x.device) >= p
-    return x * keep.to(x.dtype) * (1.0 / (1.0 - p))
 
 
 def _additive_mask(mask: Tensor | None, name: str, dtype: dt.dtype) -> Tensor | None:
@@ -81,9 +45,9 @@ def causal_mask(size: int, dtype: Any = None, device: Any = None) -> Tensor:
     Example:
         >>> from ember._src.nn.attention import causal_mask
         >>> causal_mask(3)
-        tensor([[0., -inf, -inf],
-                [0., 0., -inf],
-                [0., 0., 0.]])
+        tensor([[  0., -inf, -inf],
+                [  0.,   0., -inf],
+                [  0.,   0.,   0.]])
     """
     upper = S.triu(ones(size, size, dtype=dt.bool_, device=device), 1)
     return E.where(upper, full((), -math.inf, dtype=dtype, device=device), 0.0).to(
@@ -91,14 +55,21 @@ def causal_mask(size: int, dtype: Any = None, device: Any = None) -> Tensor:
     )
 
 
-def attention(
-    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout_p: float, training: bool
+def _attention_with_weights(
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout_p: float
 ) -> tuple[Tensor, Tensor]:
-    """softmax(q k^T / sqrt(d) + mask) v on ``(..., L, d)`` tensors; returns (output, weights)."""
+    """softmax(q k^T / sqrt(d) + mask) v, also returning the weights.
+
+    ``F.scaled_dot_product_attention`` computes the same thing when the weights
+    are not needed. As PyTorch does on this path, the query is scaled before
+    the product and a fully masked row gives NaN.
+    """
     scores = (q * (1.0 / math.sqrt(q.shape[-1]))) @ S.transpose(k, -2, -1)
     if mask is not None:
         scores = scores + mask
-    weights = _dropout(A.softmax(scores, -1), dropout_p, training)
+    weights = A.softmax(scores, -1)
+    if dropout_p > 0.0:
+        weights = F.dropout(weights, dropout_p)
     return weights @ v, weights
 
 
@@ -193,7 +164,7 @@ class MultiheadAttention(Module):
             self.in_proj_bias = param(3 * embed_dim)
         else:
             self.register_parameter("in_proj_bias", None)
-        self.out_proj = _OutProj(embed_dim, embed_dim, bias, device, dtype)
+        self.out_proj = Linear(embed_dim, embed_dim, bias, device=device, dtype=dtype)
         if add_bias_kv:
             self.bias_k = param(1, 1, embed_dim)
             self.bias_v = param(1, 1, embed_dim)
@@ -202,27 +173,16 @@ class MultiheadAttention(Module):
         self._reset_parameters()
 
     def _reset_parameters(self) -> None:
-        from ember._src.core import autograd
-
-        def xavier(p: Tensor, fan_in: int, fan_out: int, normal: bool = False) -> None:
-            std = math.sqrt(2.0 / (fan_in + fan_out))
-            if normal:
-                p.normal_(0.0, std)
-            else:
-                p.uniform_(-math.sqrt(3.0) * std, math.sqrt(3.0) * std)
-
-        with autograd.no_grad():
-            for w in (self.in_proj_weight, self.q_proj_weight, self.k_proj_weight,
-                      self.v_proj_weight):  # fmt: skip
-                if w is not None:
-                    xavier(w, w.shape[1], w.shape[0])
-            if self.in_proj_bias is not None:
-                self.in_proj_bias.zero_()
-            if self.out_proj.bias is not None:
-                self.out_proj.bias.zero_()
-            for p in (self.bias_k, self.bias_v):
-                if p is not None:
-                    xavier(p, self.embed_dim, self.embed_dim, normal=True)
+        for w in (self.in_proj_weight, self.q_proj_weight, self.k_proj_weight,
+                  self.v_proj_weight):  # fmt: skip
+            if w is not None:
+                init.xavier_uniform_(w)
+        for b in (self.in_proj_bias, self.out_proj.bias):
+            if b is not None:
+                init.zeros_(b)
+        for p in (self.bias_k, self.bias_v):
+            if p is not None:
+                init.xavier_normal_(p)
 
     def forward(
         self,
@@ -389,6 +349,11 @@ class MultiheadAttention(Module):
         if kpm is not None:
             kpm = kpm.reshape(n, 1, 1, kpm.shape[-1])
             mask = kpm if mask is None else mask + kpm
-        out, weights = attention(q, k, v, mask, self.dropout, self.training)
+        p = self.dropout if self.training else 0.0
+        weights: Tensor | None = None
+        if need_weights:
+            out, weights = _attention_with_weights(q, k, v, mask, p)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         out = S.permute(out, 0, 2, 1, 3).reshape(n, tgt_len, self.embed_dim)
-        return self.out_proj(out), (weights if need_weights else None)
+        return self.out_proj(out), weights

@@ -20,9 +20,10 @@ import math
 import warnings
 from typing import Any
 
-from ember._src.core import autograd
-from ember._src.core.creation import empty, rand, zeros
+from ember._src.core.creation import empty, zeros
 from ember._src.core.tensor import Tensor
+from ember._src.nn import functional as F
+from ember._src.nn import init
 from ember._src.nn.module import Module, Parameter
 from ember._src.ops import elementwise as E
 from ember._src.ops import shape as S
@@ -76,16 +77,10 @@ def _gru_step(gi: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Tensor | None) -> Ten
     return n + z * (h - n)  # (1 - z) * n + z * h
 
 
-def _dropout(x: Tensor, p: float) -> Tensor:
-    keep = rand(x.shape, dtype=x.dtype, device=x.device) >= p
-    return x * keep.to(x.dtype) * (1.0 / (1.0 - p))
-
-
 def _reset_uniform(module: Module, hidden_size: int) -> None:
     bound = 1.0 / math.sqrt(hidden_size) if hidden_size > 0 else 0.0
-    with autograd.no_grad():
-        for p in module.parameters():
-            p.uniform_(-bound, bound)
+    for p in module.parameters():
+        init.uniform_(p, -bound, bound)
 
 
 class RNNBase(Module):
@@ -256,7 +251,7 @@ class RNNBase(Module):
                 finals.append(final)
             xs = outs[0] if directions == 1 else [S.cat(pair, -1) for pair in zip(*outs)]
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
-                xs = [_dropout(x, self.dropout) for x in xs]
+                xs = [F.dropout(x, self.dropout) for x in xs]
         output = S.stack(xs, 0)
         if not batched:
             output = S.squeeze(output, 1)
