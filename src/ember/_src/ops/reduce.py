@@ -155,7 +155,7 @@ amin_op = defop(
 
 def _arg_forward(fn: str) -> Any:
     def forward(xp: Any, a: Any, dim: Any = None, keepdim: bool = False) -> Any:
-        if dim is None:
+        if not dim:  # None, or () for a 0-d input: the flattened tensor
             r = getattr(xp, fn)(a.reshape(-1))
             return xp.asarray(r, dtype="int64").reshape((1,) * a.ndim if keepdim else ())
         return getattr(xp, fn)(a, axis=dim[0], keepdims=keepdim).astype("int64")
@@ -187,9 +187,10 @@ def _rev_cumsum(g: Tensor, dim: int) -> Tensor:
     return S.flip(cumsum(S.flip(g, dim), dim), dim)
 
 
+# NumPy scans turn a 0-d input into shape (1,); the reshape keeps the input's shape.
 cumsum_op = defop(
     "cumsum",
-    lambda xp, a, dim: xp.cumsum(a, axis=dim, dtype=_acc(a)),
+    lambda xp, a, dim: xp.cumsum(a, axis=dim, dtype=_acc(a)).reshape(a.shape),
     vjp=(lambda g, o, a, dim: _rev_cumsum(g, dim),),
     infer=_scan_infer,
     kind="custom",
@@ -198,7 +199,7 @@ cumsum_op = defop(
 # The gradient divides by the input, so it is exact only where inputs are nonzero.
 cumprod_op = defop(
     "cumprod",
-    lambda xp, a, dim: xp.cumprod(a, axis=dim, dtype=_acc(a)),
+    lambda xp, a, dim: xp.cumprod(a, axis=dim, dtype=_acc(a)).reshape(a.shape),
     vjp=(lambda g, o, a, dim: _rev_cumsum(g * o, dim) / a,),
     infer=_scan_infer,
     kind="custom",
