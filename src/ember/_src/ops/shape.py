@@ -541,10 +541,10 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: Any = 0.0) -> Te
 def flip(input: Tensor, dims: Any) -> Tensor:
     """Reverse the order of elements along ``dims``."""
     ds = (dims,) if isinstance(dims, int) else tuple(dims)
-    idx = [slice(None)] * input.ndim
+    idx = [slice(None)] * builtins.max(input.ndim, 1)  # a 0-d tensor flips along "dim 0"
     for d in ds:
         idx[_norm_dim(d, input.ndim, "flip", input)] = slice(None, None, -1)
-    return getitem(input, tuple(idx))
+    return getitem(input, tuple(idx[: input.ndim]))
 
 
 def roll(input: Tensor, shifts: Any, dims: Any = None) -> Tensor:
@@ -633,13 +633,28 @@ def _check_gather(name: str, a: Any, index: Any, dim: int, *more: Any) -> None:
             )
 
 
+def _as_vectors_if_0d(forward: Any) -> Any:
+    """Run a gather/scatter forward on 1-element vectors when the input is 0-d.
+
+    A 0-d tensor has no dimension to index along, but PyTorch accepts dim 0 there.
+    """
+
+    def run(xp: Any, a: Any, index: Any, *rest: Any, dim: int) -> Any:
+        if a.ndim:
+            return forward(xp, a, index, *rest, dim=dim)
+        rest = tuple(r.reshape(1) if hasattr(r, "ndim") else r for r in rest)
+        return forward(xp, a.reshape(1), index.reshape(1), *rest, dim=0).reshape(index.shape)
+
+    return run
+
+
 def _gather_forward(xp: Any, a: Any, index: Any, dim: int) -> Any:
     return a[_index_grid(xp, index, dim)]
 
 
 gather_op = defop(
     "gather",
-    _gather_forward,
+    _as_vectors_if_0d(_gather_forward),
     vjp=(lambda g, o, a, index, dim: scatter_add(
         Tensor._wrap(g._backend.xp.zeros(a.shape, dtype=g._data.dtype)), dim, index, g
     ),),
@@ -679,7 +694,7 @@ def _src_grad(g: Tensor, src: Any, index: Tensor, dim: int) -> Tensor:
 
 scatter_add_op = defop(
     "scatter_add",
-    _scatter_add_forward,
+    _as_vectors_if_0d(_scatter_add_forward),
     vjp=(
         lambda g, o, a, index, src, dim: g,
         lambda g, o, *a, **k: None,
@@ -691,7 +706,7 @@ scatter_add_op = defop(
 )
 scatter_op = defop(
     "scatter",
-    _scatter_forward,
+    _as_vectors_if_0d(_scatter_forward),
     vjp=(
         lambda g, o, a, index, src, dim: scatter(g, dim, index, 0.0),
         lambda g, o, *a, **k: None,
@@ -733,6 +748,8 @@ def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None) -> Te
         raise op_error(
             "take_along_dim", (input, indices), "input and indices must have the same ndim"
         )
+    if input.ndim == 0:  # nothing to broadcast
+        return gather(input, d, indices)
     a_shape = list(input.shape)
     i_shape = list(indices.shape)
     a_shape[d] = i_shape[d] = 1
