@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ember._src.core.aval import AVal
+from ember._src.core.creation import eye
 from ember._src.core.tensor import Tensor
 from ember._src.ops import elementwise as E
 from ember._src.ops.registry import DTypeError, ShapeError, apply, defop, op_error
@@ -43,10 +44,11 @@ def _matmul_infer(a: Any, b: Any) -> AVal:
 def _as2d(a: Tensor, b: Tensor, g: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     a2 = a.unsqueeze(0) if a.ndim == 1 else a
     b2 = b.unsqueeze(-1) if b.ndim == 1 else b
-    if a.ndim == 1:
-        g = g.unsqueeze(-2)
+    # The output lost b's last dim first, then a's row dim (1-d @ 1-d gives a 0-d g).
     if b.ndim == 1:
         g = g.unsqueeze(-1)
+    if a.ndim == 1:
+        g = g.unsqueeze(-2)
     return a2, b2, g
 
 
@@ -163,13 +165,21 @@ def _einsum_infer(*xs: Any, equation: str) -> AVal:
 
 def _einsum_rule(i: int, g: Tensor, o: Any, *xs: Tensor, equation: str) -> Tensor:
     terms, out = _parse(equation, [x.ndim for x in xs])
-    target = terms[i]
-    if len(set(target)) != len(target):
-        raise NotImplementedError("einsum: gradients through repeated subscripts (diagonals)")
     others = [terms[j] for j in range(len(xs)) if j != i]
-    present = set(out).union(*others) if others else set(out)
-    kept = "".join(c for c in target if c in present)
     operands = [g] + [xs[j] for j in range(len(xs)) if j != i]
+    # A subscript repeated in operand i ('ii': a diagonal) gets a fresh letter for each
+    # repeat, tied to the first by an identity matrix, so the gradient lands on the diagonal.
+    fresh = iter(c for c in string.ascii_letters if c not in equation + "".join(terms))
+    target = ""
+    for k, c in enumerate(terms[i]):
+        if c in terms[i][:k]:
+            d = next(fresh)
+            others.append(c + d)
+            operands.append(eye(xs[i].shape[k], dtype=g.dtype, device=g.device))
+            c = d
+        target += c
+    present = set(out).union(*others)
+    kept = "".join(c for c in target if c in present)
     gi = einsum(",".join([out, *others]) + "->" + kept, *operands)
     if kept != target:  # letters summed away only inside operand i: broadcast back
         shape = tuple(xs[i].shape[target.index(c)] if c in kept else 1 for c in target)
