@@ -32,4 +32,11 @@ from ember._src.nn.loss import (
 )
 from ember._src.nn.module import Module, Parameter
 from ember._src.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
+from ember._src.nn.transformer import (
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 from ember.nn import functional, init
