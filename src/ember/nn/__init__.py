@@ -39,4 +39,4 @@ from ember._src.nn.transformer import (
     TransformerEncoder,
     TransformerEncoderLayer,
 )
-from ember.nn import functional, init
+from ember.nn import functional, init, utils

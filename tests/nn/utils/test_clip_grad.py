@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import ember
-from ember._src.optim.clip_grad import (
+from ember.nn.utils import (
     clip_grad_norm_,
     clip_grad_value_,
     parameters_to_vector,

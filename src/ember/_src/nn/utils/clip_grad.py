@@ -8,15 +8,19 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-import ember
+from ember._src.core.autograd import no_grad
+from ember._src.core.creation import tensor
+from ember._src.core.tensor import Tensor
+from ember._src.ops.reduce import norm
+from ember._src.ops.shape import cat, stack
 
-Parameters = ember.Tensor | Iterable[ember.Tensor]
+Parameters = Tensor | Iterable[Tensor]
 
 
-def _as_list(parameters: Parameters) -> list[ember.Tensor]:
-    params = [parameters] if isinstance(parameters, ember.Tensor) else list(parameters)
+def _as_list(parameters: Parameters) -> list[Tensor]:
+    params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     for i, p in enumerate(params):
-        if not isinstance(p, ember.Tensor):
+        if not isinstance(p, Tensor):
             raise TypeError(f"expected Tensors, but parameter {i} is a {type(p).__name__}")
     return params
 
@@ -26,7 +30,7 @@ def clip_grad_norm_(
     max_norm: float,
     norm_type: float | str = 2.0,
     error_if_nonfinite: bool = False,
-) -> ember.Tensor:
+) -> Tensor:
     """Scale the gradients in place so that their total norm is at most ``max_norm``.
 
     The total norm is the ``norm_type``-norm of all gradients together, as if
@@ -45,7 +49,7 @@ def clip_grad_norm_(
 
     Example:
         >>> import ember
-        >>> from ember._src.optim.clip_grad import clip_grad_norm_
+        >>> from ember.nn.utils import clip_grad_norm_
         >>> w = ember.tensor([3.0, 4.0], requires_grad=True)
         >>> w.grad = ember.tensor([3.0, 4.0])
         >>> clip_grad_norm_([w], max_norm=1.0)
@@ -55,11 +59,11 @@ def clip_grad_norm_(
     """
     grads = [p.grad for p in _as_list(parameters) if p.grad is not None]
     if not grads:
-        return ember.tensor(0.0)
+        return tensor(0.0)
     p = float(norm_type)
-    with ember.no_grad():
-        norms = [ember.norm(g.reshape(-1), p=p) for g in grads]
-        total = norms[0] if len(norms) == 1 else ember.norm(ember.stack(norms), p=p)
+    with no_grad():
+        norms = [norm(g.reshape(-1), p=p) for g in grads]
+        total = norms[0] if len(norms) == 1 else norm(stack(norms), p=p)
         value = total.item()
         if error_if_nonfinite and not math.isfinite(value):
             raise RuntimeError(
@@ -79,7 +83,7 @@ def clip_grad_value_(parameters: Parameters, clip_value: float) -> None:
 
     Example:
         >>> import ember
-        >>> from ember._src.optim.clip_grad import clip_grad_value_
+        >>> from ember.nn.utils import clip_grad_value_
         >>> w = ember.zeros(3, requires_grad=True)
         >>> w.grad = ember.tensor([-2.0, 0.5, 3.0])
         >>> clip_grad_value_(w, 1.0)
@@ -87,18 +91,18 @@ def clip_grad_value_(parameters: Parameters, clip_value: float) -> None:
         tensor([-1.0000,  0.5000,  1.0000])
     """
     clip_value = float(clip_value)
-    with ember.no_grad():
+    with no_grad():
         for p in _as_list(parameters):
             if p.grad is not None:
                 p.grad.clamp_(min=-clip_value, max=clip_value)
 
 
-def parameters_to_vector(parameters: Parameters) -> ember.Tensor:
+def parameters_to_vector(parameters: Parameters) -> Tensor:
     """Flatten and concatenate the parameters into one 1-d Tensor (a copy).
 
     Example:
         >>> import ember
-        >>> from ember._src.optim.clip_grad import parameters_to_vector
+        >>> from ember.nn.utils import parameters_to_vector
         >>> parameters_to_vector([ember.ones(2, 2), ember.zeros(3)])
         tensor([1., 1., 1., 1., 0., 0., 0.])
     """
@@ -106,21 +110,21 @@ def parameters_to_vector(parameters: Parameters) -> ember.Tensor:
     if not params:
         raise ValueError("parameters_to_vector got no parameters")
     _check_one_device(params)
-    return ember.cat([p.reshape(-1) for p in params])
+    return cat([p.reshape(-1) for p in params])
 
 
-def vector_to_parameters(vec: ember.Tensor, parameters: Parameters) -> None:
+def vector_to_parameters(vec: Tensor, parameters: Parameters) -> None:
     """Copy consecutive slices of the 1-d ``vec`` into the parameters, in place.
 
     Example:
         >>> import ember
-        >>> from ember._src.optim.clip_grad import vector_to_parameters
+        >>> from ember.nn.utils import vector_to_parameters
         >>> a, b = ember.zeros(2, 2), ember.zeros(3)
         >>> vector_to_parameters(ember.arange(7.0), [a, b])
         >>> b
         tensor([4., 5., 6.])
     """
-    if not isinstance(vec, ember.Tensor):
+    if not isinstance(vec, Tensor):
         raise TypeError(f"expected vec to be a Tensor, got {type(vec).__name__}")
     if vec.ndim != 1:
         raise ValueError(f"expected a 1-d vec, got shape {tuple(vec.shape)}")
@@ -130,14 +134,14 @@ def vector_to_parameters(vec: ember.Tensor, parameters: Parameters) -> None:
     if total != vec.numel():
         raise ValueError(f"vec has {vec.numel()} elements but the parameters have {total} in all")
     offset = 0
-    with ember.no_grad():
+    with no_grad():
         for p in params:
             n = p.numel()
             p.copy_(vec[offset : offset + n].reshape(p.shape))
             offset += n
 
 
-def _check_one_device(tensors: list[ember.Tensor]) -> None:
+def _check_one_device(tensors: list[Tensor]) -> None:
     devices = {str(t.device) for t in tensors}
     if len(devices) > 1:
         raise TypeError(
