@@ -20,6 +20,14 @@ def test_collate_tensors_stack():
     np.testing.assert_array_equal(b.numpy(), [[1, 2], [3, 4]])
 
 
+def test_collate_of_tensors_equals_stack_and_copies():
+    samples = [ember.randn(2, 3) for _ in range(5)]
+    b = default_collate(samples)
+    np.testing.assert_array_equal(b.numpy(), ember.stack(samples).numpy())
+    b.numpy()[0, 0, 0] = 100.0
+    assert samples[0].numpy()[0, 0] != 100.0
+
+
 def test_collate_keeps_autograd():
     a = ember.tensor([1.0], requires_grad=True)
     b = default_collate([a, a * 2])
