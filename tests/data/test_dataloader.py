@@ -404,6 +404,21 @@ def test_persistent_workers_match_single_process_epochs():
     assert epochs(num_workers=2, persistent_workers=True) == epochs()
 
 
+def test_persistent_workers_reproduce_augmentations_across_epochs():
+    def run():
+        g = ember.Generator().manual_seed(8)
+        loader = DataLoader(
+            Augmented(), batch_size=4, num_workers=2, persistent_workers=True, generator=g
+        )
+        return [as_numpy(b) for _ in range(2) for b in loader]
+
+    a, b = run(), run()
+    gc.collect()
+    assert_batches_equal(a, b)
+    with pytest.raises(AssertionError):
+        assert_batches_equal(a[:2], a[2:])  # the second epoch draws new numbers
+
+
 def test_persistent_workers_after_an_epoch_stopped_early():
     g = ember.Generator().manual_seed(0)
     loader = DataLoader(

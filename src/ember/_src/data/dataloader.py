@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import multiprocessing as mp
+import os
 import queue
 import time
 import weakref
@@ -31,8 +32,12 @@ class _InfiniteNoneSampler(Sampler[None]):
             yield None
 
 
-def _stop_workers(workers: list[Any], index_queues: list[Any], result_queue: Any) -> None:
+def _stop_workers(
+    owner_pid: int, workers: list[Any], index_queues: list[Any], result_queue: Any
+) -> None:
     """Ask each worker to exit, wait a little, terminate stragglers, close the queues."""
+    if os.getpid() != owner_pid:
+        return  # a forked child's copy of the iterator: the workers are not its children
     for q in index_queues:
         with contextlib.suppress(OSError, ValueError):
             q.put(None)
@@ -266,7 +271,12 @@ class _MultiProcessIter:
         # Runs on shutdown, when the iterator is collected, or at exit. It holds the queues
         # itself so that they are still alive when it runs, even inside a garbage cycle.
         self._finalizer = weakref.finalize(
-            self, _stop_workers, self._workers, self._index_queues, self._result_queue
+            self,
+            _stop_workers,
+            os.getpid(),
+            self._workers,
+            self._index_queues,
+            self._result_queue,
         )
         try:
             for i in range(self._num_workers):
