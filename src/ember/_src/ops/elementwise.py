@@ -11,7 +11,7 @@ from ember._src.core.aval import AVal
 from ember._src.core.backend import register_kernel
 from ember._src.core.tensor import Tensor
 from ember._src.ops import reduce as R
-from ember._src.ops.registry import ShapeError, apply, defop, op_error
+from ember._src.ops.registry import ShapeError, apply, compute_dtype, defop, op_error
 
 # ----------------------------------------------------------------- shape rules
 
@@ -314,7 +314,8 @@ def _clamp_rule(g: Tensor, o: Any, a: Tensor, min: Any = None, max: Any = None) 
 
 clamp_op = defop(
     "clamp",
-    lambda xp, a, min=None, max=None: xp.clip(a, min, max) if (min, max) != (None, None) else a,
+    # NumPy may widen the result (bfloat16 with a Python float): keep the input's dtype.
+    lambda xp, a, min=None, max=None: xp.clip(a, min, max).astype(a.dtype, copy=False),
     vjp=(_clamp_rule,),
     shape=_clamp_shape,
     kind="same",
@@ -338,6 +339,10 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
         if max is not None:
             out = minimum(out, max)
         return out
+    # The bounds take part in promotion, as in PyTorch: int tensor, float bound -> float.
+    result = compute_dtype((input, min, max))
+    if result is not input.dtype:
+        input = input.to(result)
     return apply(clamp_op, input, min=min, max=max)
 
 
