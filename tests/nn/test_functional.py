@@ -10,7 +10,7 @@ import pytest
 
 import ember
 import ember.nn.functional as F
-from ember.testing import gradcheck
+from ember.testing import gradcheck, gradgradcheck
 
 RNG = np.random.default_rng(4)
 TOL = 1e-10
@@ -215,3 +215,13 @@ def test_public_functional_names():
     for name in names.split():
         assert callable(getattr(F, name)), name
         assert getattr(F, name).__doc__, f"{name} has no docstring"
+
+
+def test_second_derivatives():
+    q, k, v = (ember.tensor(randn(2, 3, 2), requires_grad=True) for _ in range(3))
+    assert gradgradcheck(
+        lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True), (q, k, v)
+    )
+    x = ember.tensor(randn(3, 4), requires_grad=True)
+    assert gradgradcheck(lambda x: F.elu(x) + F.gelu(x) + F.silu(x) + F.softplus(x), (x,))
+    assert gradgradcheck(F.normalize, (x,))

@@ -12,7 +12,7 @@ import pytest
 import ember
 import ember.nn.functional as F
 from ember import nn
-from ember.testing import gradcheck
+from ember.testing import gradcheck, gradgradcheck
 
 RNG = np.random.default_rng(0)
 TOL = 1e-10
@@ -426,3 +426,12 @@ def test_legacy_size_average_and_reduce_warn_and_map_to_reduction():
 def test_loss_reprs_match_torch():
     assert repr(nn.CrossEntropyLoss()) == "CrossEntropyLoss()"
     assert repr(nn.MSELoss()) == "MSELoss()"
+
+
+def test_losses_have_second_derivatives():
+    x = ember.tensor(rand(3, 4), requires_grad=True)
+    p = ember.tensor(probs(3, 4), requires_grad=True)
+    t = ember.tensor([0, 3, 1])
+    assert gradgradcheck(lambda x: F.cross_entropy(x, t, label_smoothing=0.1), (x,))
+    assert gradgradcheck(F.binary_cross_entropy_with_logits, (x, p))
+    assert gradgradcheck(lambda x, p: F.kl_div(x.log_softmax(1), p, reduction="batchmean"), (x, p))
