@@ -1,6 +1,6 @@
 """Run every framework's benchmarks in its own process and print them side by side.
 
-    python -m benchmarks.run            # 3 interleaved rounds, 7 repeats of >= 0.1 s each
+    python -m benchmarks.run            # 5 interleaved rounds, 5 repeats of >= 0.05 s each
     python -m benchmarks.run --quick    # 1 round, 5 repeats of >= 0.02 s each
 
 Rounds alternate the frameworks (numpy, torch, ember, numpy, …) so slow drift
@@ -97,6 +97,9 @@ def report(results: dict[str, list[dict[str, Any]]], failures: dict[str, str]) -
         f"Python {platform.python_version()}   {platform.machine()}"
     )
     lines.append(f"ember at {ember_revision()}")
+    if hasattr(os, "getloadavg"):
+        load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+        lines.append(f"load average at the end (1, 5, 15 min): {load}")
     lines.append("")
     lines.append(f"{'framework':<10} {'version':<12} {'threads':>7}  BLAS")
     for fw in FRAMEWORKS:
@@ -154,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=FRAMEWORKS, default=list(FRAMEWORKS))
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args(argv)
-    quick = (1, 5, 0.02) if args.quick else (3, 7, 0.1)
+    quick = (1, 5, 0.02) if args.quick else (5, 5, 0.05)
     args.rounds = args.rounds or quick[0]
     args.repeats = args.repeats or quick[1]
     args.min_time = args.min_time or quick[2]

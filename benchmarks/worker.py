@@ -49,19 +49,22 @@ def time_case(stmt: str, namespace: dict[str, Any], min_time: float, repeats: in
 
     The statement is compiled into timeit's loop (``time.perf_counter``); the
     garbage collector stays on, since freeing the tape is part of the cost.
+    The batch size doubles until a batch takes ``min_time`` (the warm-up), then
+    one more batch runs untimed before the repeats.
     """
     timer = timeit.Timer(stmt, setup="gc.enable()", globals={**namespace, "gc": gc})
-    number, _ = timer.autorange()  # also the warm-up: runs until one batch takes >= 0.2 s
-    number = max(1, int(number * min_time / 0.2))
-    timer.timeit(number)  # a second warm-up at the final batch size
+    number = 1
+    while timer.timeit(number) < min_time:
+        number *= 2
+    timer.timeit(number)
     return [t / number for t in timer.repeat(repeat=repeats, number=number)]
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("framework", choices=sorted(cases.CASES))
-    parser.add_argument("--min-time", type=float, default=0.2, help="seconds per repeat")
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--min-time", type=float, default=0.05, help="seconds per repeat")
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
 
     result: dict[str, Any] = {
