@@ -14,6 +14,7 @@ fails for a registered primitive that no record reaches.
 from __future__ import annotations
 
 import math
+import operator
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ class _LazyTorch:
     """``torch``, imported on first attribute access (the table loads without it)."""
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # introspection (doctest collection) must not import torch
+            raise AttributeError(name)
         import torch as real
 
         return getattr(real, name)
@@ -970,6 +973,25 @@ BINARY: list[OpInfo] = [
         torch=lambda x: ~x,
         dtypes=("bool", "int64"),
     ),
+    # The operators and their augmented (in-place) forms: x + y and x += y.
+    *[
+        OpInfo(
+            f"operator_{name}",
+            getattr(operator, name),
+            ref,
+            samples,
+            torch=getattr(operator, name),
+            dtypes=dtypes,
+            inplace=getattr(operator, "i" + name),
+        )
+        for name, ref, samples, dtypes in (
+            ("add", np.add, binary_samples(), (*FLOATS, "int64")),
+            ("sub", np.subtract, binary_samples(), (*FLOATS, "int64")),
+            ("mul", np.multiply, binary_samples(), (*FLOATS, "int64")),
+            ("truediv", np.true_divide, binary_samples("uniform", "away"), FLOATS),
+            ("pow", np.power, binary_samples("pos", "uniform"), FLOATS),
+        )
+    ],
     # Python scalars on the left go through the reflected operators.
     OpInfo("radd", lambda x: 2.5 + x, lambda a: 2.5 + a, _scalar_lhs(), torch=lambda x: 2.5 + x),
     OpInfo("rsub", lambda x: 2.5 - x, lambda a: 2.5 - a, _scalar_lhs(), torch=lambda x: 2.5 - x),
@@ -1879,6 +1901,8 @@ def _einsum_samples(m: Maker) -> Iterator[Sample]:
     yield S(u((3, 2), T=True), u((3, 2)), equation="ij,ij->i", desc="transposed")
     yield S(u((3, 3)), equation="ii->i", desc="diagonal")
     yield S(u((3, 3)), equation="ii", desc="trace")
+    yield S(u((0, 3)), u((3, 2)), equation="ij,jk->ik", desc="empty")
+    yield S(u(()), u((3,)), equation=",i->i", desc="0-d operand")
 
 
 LINALG: list[OpInfo] = [

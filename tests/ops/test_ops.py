@@ -386,3 +386,26 @@ def test_inplace_after_save_raises_at_backward() -> None:
     y.mul_(2.0)
     with pytest.raises(ember.GradError, match="inplace"):
         z.sum().backward()
+
+
+def test_fill_zero_and_copy_match_numpy() -> None:
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((3, 4))
+    t = ember.from_numpy(base.copy().T)  # a non-contiguous target
+    t.fill_(2.5)
+    np.testing.assert_array_equal(t.numpy(), np.full((4, 3), 2.5))
+    t.zero_()
+    np.testing.assert_array_equal(t.numpy(), np.zeros((4, 3)))
+    src = rng.standard_normal(3).astype(np.float32)  # broadcast and cast into float64
+    t.copy_(ember.from_numpy(src))
+    np.testing.assert_array_equal(t.numpy(), np.broadcast_to(src.astype(np.float64), (4, 3)))
+    assert t.dtype is ember.float64
+
+
+def test_copy_gradient_flows_to_the_source_only() -> None:
+    def fn(x: Any, src: Any) -> Any:
+        return (x * 1.0).copy_(src) * x
+
+    x = ember.tensor(np.arange(6.0).reshape(2, 3) + 1, requires_grad=True)
+    src = ember.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    assert gradcheck(fn, (x, src))
