@@ -279,10 +279,11 @@ def embedding(
     if sparse:
         raise ValueError("embedding: sparse gradients are not supported; use sparse=False")
     n = weight.shape[0]
-    if input.numel() and (int(R.amin(input).item()) < 0 or int(R.amax(input).item()) >= n):
+    idx = input._data
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
         raise IndexError(
             f"embedding: index out of range: indices must be in [0, {n}) for a weight with "
-            f"{n} rows (got min {int(R.amin(input).item())}, max {int(R.amax(input).item())})"
+            f"{n} rows (got min {int(idx.min())}, max {int(idx.max())})"
         )
     if padding_idx is not None:
         if not -n <= padding_idx < n:
@@ -632,9 +633,11 @@ def _nll(
     target: Tensor,
     weight: Tensor | None,
     ignore_index: int,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Per-element ``-w[t] * logp[t]`` (0 where ignored), the weights w[t] (0 where
-    ignored) and the not-ignored mask, for ``logp`` (N, C, ...) and ``target`` (N, ...)."""
+) -> tuple[Tensor, Tensor | float, Tensor | None]:
+    """For ``logp`` (N, C, ...) and ``target`` (N, ...): the per-element losses
+    ``-w[t] * logp[t]`` (0 where ignored), the 'mean' denominator (the summed
+    weights of the targets not ignored) and the not-ignored mask (None when no
+    target is ignored)."""
     if target.dtype.category != dt.INT:
         raise op_error(
             name,
@@ -654,18 +657,28 @@ def _nll(
         )
     n_classes = logp.shape[1]
     _class_weight(name, weight, n_classes)
-    valid = target != ignore_index
-    bad = E.logical_and(valid, E.logical_or(target < 0, target >= n_classes))
-    if bool(R.any(bad).item()):
-        first = int(S.masked_select(target, bad)[0].item())
-        raise IndexError(f"{name}: target {first} is out of bounds for {n_classes} classes")
-    safe = E.where(valid, target, 0)
-    picked = S.gather(logp, 1, safe.unsqueeze(1)).squeeze(1)
-    w = E.where(valid, 1.0, 0.0).to(logp.dtype)
+    # Validation only, on the backend's arrays: one host sync instead of a chain of ops.
+    t = target._data
+    ignored = t == ignore_index
+    bad = ~ignored & ((t < 0) | (t >= n_classes))
+    if bool(bad.any()):
+        raise IndexError(
+            f"{name}: target {int(t[bad][0])} is out of bounds for {n_classes} classes"
+        )
+    valid = Tensor._wrap(~ignored) if bool(ignored.any()) else None
+    safe = target if valid is None else E.where(valid, target, 0)
+    loss = -S.gather(logp, 1, safe.unsqueeze(1)).squeeze(1)
     if weight is not None:
-        w = w * S.index_select(weight, 0, safe.reshape(-1)).reshape(safe.shape)
-        picked = picked * w
-    return E.where(valid, -picked, 0.0), w, valid
+        w = S.index_select(weight, 0, safe.reshape(-1)).reshape(safe.shape)
+        loss = loss * w
+        if valid is not None:
+            w = E.where(valid, w, 0.0)
+        denom: Tensor | float = R.sum(w)
+    else:
+        denom = float(t.size) if valid is None else R.sum(valid.to(logp.dtype))
+    if valid is not None:
+        loss = E.where(valid, loss, 0.0)
+    return loss, denom, valid
 
 
 def nll_loss(
@@ -702,12 +715,12 @@ def nll_loss(
     cdim = _class_dim("nll_loss", input, target)
     if cdim == 0:
         input, target = input.unsqueeze(0), target.unsqueeze(0)
-    loss, w, _ = _nll("nll_loss", input, target, weight, ignore_index)
+    loss, denom, _ = _nll("nll_loss", input, target, weight, ignore_index)
     if reduction == "none":
         return loss.squeeze(0) if cdim == 0 else loss
     if reduction == "sum":
         return R.sum(loss)
-    return R.sum(loss) / R.sum(w)
+    return R.sum(loss) / denom
 
 
 def cross_entropy(
@@ -756,22 +769,24 @@ def cross_entropy(
         )
     if cdim == 0:
         logp, target = logp.unsqueeze(0), target.unsqueeze(0)
-    nll, w, valid = _nll("cross_entropy", logp, target, weight, ignore_index)
+    nll, denom, valid = _nll("cross_entropy", logp, target, weight, ignore_index)
     if reduction == "none":
         loss = nll
     elif reduction == "sum":
         loss = R.sum(nll)
     else:
-        loss = R.sum(nll) / R.sum(w)
+        loss = R.sum(nll) / denom
     if label_smoothing > 0.0:
         wl = logp if weight is None else logp * weight.reshape(-1, *(1,) * (logp.ndim - 2))
-        smooth = E.where(valid, -R.sum(wl, 1), 0.0)
+        smooth = -R.sum(wl, 1)
+        if valid is not None:
+            smooth = E.where(valid, smooth, 0.0)
         if reduction == "none":
             smooth_r = smooth
         elif reduction == "sum":
             smooth_r = R.sum(smooth)
         else:
-            smooth_r = R.sum(smooth) / R.sum(w)
+            smooth_r = R.sum(smooth) / denom
         loss = loss * (1.0 - label_smoothing) + smooth_r * (label_smoothing / n_classes)
     if reduction == "none" and cdim == 0:
         loss = loss.squeeze(0)
@@ -851,7 +866,8 @@ def binary_cross_entropy(
     """
     reduction = check_reduction("binary_cross_entropy", reduction, size_average, reduce)
     _same_shape("binary_cross_entropy", input, target)
-    if bool(R.any(E.logical_or(input < 0, input > 1)).item()):
+    x = input._data
+    if bool(((x < 0) | (x > 1)).any()):
         raise ValueError(
             "binary_cross_entropy: all elements of input should be between 0 and 1 (for "
             "logits, use binary_cross_entropy_with_logits)"
