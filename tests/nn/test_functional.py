@@ -225,3 +225,31 @@ def test_second_derivatives():
     x = ember.tensor(randn(3, 4), requires_grad=True)
     assert gradgradcheck(lambda x: F.elu(x) + F.gelu(x) + F.silu(x) + F.softplus(x), (x,))
     assert gradgradcheck(F.normalize, (x,))
+
+
+def _params(fn):
+    import inspect
+
+    return [(p.name, p.default) for p in inspect.signature(fn).parameters.values()]
+
+
+def test_signatures_match_torch(torch):
+    """Argument names, order and defaults are PyTorch's (where torch exposes a signature)."""
+    for name in ["relu", "leaky_relu", "elu", "silu", "sigmoid", "tanh", "softmax",
+                 "log_softmax", "dropout", "dropout2d", "embedding", "pad", "mse_loss",
+                 "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss",
+                 "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div",
+                 "cosine_embedding_loss"]:  # fmt: skip
+        assert _params(getattr(F, name)) == _params(getattr(torch.nn.functional, name)), name
+    assert _params(F.normalize) == _params(torch.nn.functional.normalize)[:-1]  # no out=
+    for name in ["uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_",
+                 "eye_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_",
+                 "kaiming_normal_", "orthogonal_", "calculate_gain"]:  # fmt: skip
+        assert _params(getattr(ember.nn.init, name)) == _params(getattr(torch.nn.init, name))
+    for name in ["Linear", "Bilinear", "Flatten", "Unflatten", "Dropout", "Dropout2d",
+                 "Embedding", "ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "Softplus",
+                 "Softmax", "LogSoftmax", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss",
+                 "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss",
+                 "CosineEmbeddingLoss"]:  # fmt: skip
+        ours = _params(getattr(ember.nn, name).__init__)
+        assert ours == _params(getattr(torch.nn, name).__init__), name

@@ -15,16 +15,17 @@ from ember._src.nn.module import Module
 
 
 class _Loss(Module):
+    _reductions: tuple[str, ...] = F.REDUCTIONS
+
     def __init__(
         self,
         size_average: bool | None = None,
         reduce: bool | None = None,
         reduction: str = "mean",
-        allowed: tuple[str, ...] = F.REDUCTIONS,
     ) -> None:
         super().__init__()
         self.reduction = F.check_reduction(
-            type(self).__name__, reduction, size_average, reduce, allowed
+            type(self).__name__, reduction, size_average, reduce, self._reductions
         )
 
 
@@ -201,6 +202,8 @@ class KLDivLoss(_Loss):
     ``reduction='batchmean'`` gives the mathematical KL divergence per sample.
     """
 
+    _reductions = ("none", "mean", "batchmean", "sum")
+
     def __init__(
         self,
         size_average: bool | None = None,
@@ -208,7 +211,7 @@ class KLDivLoss(_Loss):
         reduction: str = "mean",
         log_target: bool = False,
     ) -> None:
-        super().__init__(size_average, reduce, reduction, ("none", "mean", "batchmean", "sum"))
+        super().__init__(size_average, reduce, reduction)
         self.log_target = log_target
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
