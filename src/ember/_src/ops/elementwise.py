@@ -194,11 +194,19 @@ def _log_of(a: Any) -> Any:
     return math.log(a) if a != 0 else 0.0
 
 
+def _pow_grad_base(g: Tensor, a: Any, b: Any) -> Tensor:
+    # b * a**(b - 1) is 0 * inf at a == 0, b == 0; the derivative of a**0 is 0 (PyTorch too).
+    if not isinstance(b, Tensor):
+        return g * 0 if b == 0 else g * b * a ** (b - 1)
+    zero = b == 0
+    return where(zero, 0, g * b * where(zero, 1, a) ** (b - 1))
+
+
 pow_op, pow_ = _binary(
     "pow",
     lambda xp, a, b: xp.power(a, b),
     (
-        lambda g, o, a, b: sum_to(g * b * a ** (b - 1), a.shape),
+        lambda g, o, a, b: sum_to(_pow_grad_base(g, a, b), a.shape),
         lambda g, o, a, b: sum_to(g * o * _log_of(a), b.shape),
     ),
     save_output=True,
@@ -232,12 +240,18 @@ minimum_op, minimum = _binary(
         lambda g, o, a, b: sum_to(where(b < a, g, where(a == b, g * 0.5, 0)), b.shape),
     ),
 )
+def _atan2_den(a: Any, b: Any) -> Any:
+    # At the origin both numerators are 0: divide by 1 there, giving PyTorch's zero gradient.
+    den = a * a + b * b
+    return where(den == 0, 1, den) if isinstance(den, Tensor) else den or 1
+
+
 atan2_op, atan2 = _binary(
     "atan2",
     lambda xp, a, b: xp.arctan2(a, b),
     (
-        lambda g, o, a, b: sum_to(g * b / (a * a + b * b), a.shape),
-        lambda g, o, a, b: sum_to(-g * a / (a * a + b * b), b.shape),
+        lambda g, o, a, b: sum_to(g * b / _atan2_den(a, b), a.shape),
+        lambda g, o, a, b: sum_to(-g * a / _atan2_den(a, b), b.shape),
     ),
     kind="float",
 )
