@@ -196,11 +196,28 @@ cumsum_op = defop(
     kind="custom",
     save_inputs=False,
 )
-# The gradient divides by the input, so it is exact only where inputs are nonzero.
+def _cumprod_rule(g: Tensor, o: Tensor, a: Tensor, dim: int) -> Tensor:
+    # d out_j / d a_i = prod_{k <= j, k != i} a_k. Before the first zero along dim that is
+    # out_j / a_i; after it, zero; at it, the products that skip the zero itself.
+    if a.ndim == 0 or a.numel() == 0:  # nothing to multiply: the gradient passes through
+        return g
+    n = a.shape[dim]
+    shape = [n if d == dim else 1 for d in range(a.ndim)]
+    pos = Tensor._wrap(a._backend.xp.arange(n)).reshape(shape)
+    zero = a == 0
+    first = E.where(any(zero, dim, keepdim=True), argmax(zero, dim, keepdim=True), n)
+    before = pos < first
+    plain = _rev_cumsum(g * o, dim) / E.where(before, a, 1)
+    lead = prod(E.where(before, a, 1), dim, keepdim=True)  # prod_{k < first} a_k
+    segment = cumprod(E.where(pos > first, a, 1), dim)  # prod_{first < k <= j} a_k
+    at_zero = lead * sum(E.where(pos >= first, g * segment, 0), dim, keepdim=True)
+    return E.where(before, plain, E.where(pos == first, at_zero, 0))
+
+
 cumprod_op = defop(
     "cumprod",
     lambda xp, a, dim: xp.cumprod(a, axis=dim, dtype=_acc(a)).reshape(a.shape),
-    vjp=(lambda g, o, a, dim: _rev_cumsum(g * o, dim) / a,),
+    vjp=(_cumprod_rule,),
     infer=_scan_infer,
     kind="custom",
     save_output=True,
@@ -359,7 +376,14 @@ def std(
     unbiased: bool | None = None,
 ) -> Tensor:
     """Standard deviation over ``dim`` with ``correction`` (1 by default)."""
-    return E.sqrt(var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased))
+    return _root(var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased), 0.5)
+
+
+def _root(s: Tensor, k: float) -> Tensor:
+    """``s ** k`` with a zero gradient where ``s`` is 0, as PyTorch gives norm and std."""
+    at_zero = s == 0
+    safe = E.where(at_zero, 1.0, s)
+    return E.where(at_zero, 0.0, E.sqrt(safe) if k == 0.5 else safe**k)
 
 
 def logsumexp(input: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
@@ -375,7 +399,7 @@ def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False) 
     """Vector p-norm over ``dim`` (2-norm / Frobenius by default; inf, -inf, 0 too)."""
     dims = norm_dims(dim, input.ndim, "norm", (input,))
     if p in ("fro", 2, 2.0):
-        return E.sqrt(sum(input * input, dims, keepdim))
+        return _root(sum(input * input, dims, keepdim), 0.5)
     a = E.abs(input)
     if p == float("inf"):
         return amax(a, () if dims is None else dims, keepdim)
@@ -386,5 +410,5 @@ def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False) 
     if p == 1:
         return sum(a, dims, keepdim)
     if isinstance(p, (int, float)):
-        return sum(a**p, dims, keepdim) ** (1.0 / p)
+        return _root(sum(a**p, dims, keepdim), 1.0 / p)
     raise ValueError(f"norm: unsupported p={p!r}; use a number, inf, -inf or 'fro'")
