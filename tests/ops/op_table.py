@@ -749,6 +749,13 @@ def _pow_samples(m: Maker) -> Iterator[Sample]:
     yield S(m.uniform((2, 3)), 3.0, desc="negative base, float integral exponent")
     yield S(m.pos((2, 3)), 0.5, desc="square root")
     yield S(m.away((2, 3)), -1, desc="negative exponent")
+    yield S(np.array([0.0, 1.5, -2.0], m.dtype), 0, desc="zero exponent, zero base")
+    yield S(
+        np.array([0.0, 0.0, 2.0], m.dtype),
+        np.array([0.0, 2.0, 0.0], m.dtype),
+        desc="zero base and exponent tensors",
+        fd=False,
+    )
 
 
 def _with_ties(m: Maker) -> Iterator[Sample]:
@@ -885,7 +892,17 @@ BINARY: list[OpInfo] = [
         "atan2",
         ember.atan2,
         np.arctan2,
-        binary_samples("away", "away"),
+        lambda m: iter(
+            [
+                *binary_samples("away", "away")(m),
+                S(
+                    np.array([0.0, 1.0], m.dtype),
+                    np.array([0.0, 0.0], m.dtype),
+                    desc="origin",
+                    fd=False,
+                ),
+            ]
+        ),
         torch=lambda x, y: torch.atan2(x, torch_scalar(y, x)),
     ),
     OpInfo(
@@ -1059,6 +1076,7 @@ def _var_samples(m: Maker) -> Iterator[Sample]:
     yield S(m.uniform((3, 4)), dim=0, correction=0, keepdim=True)
     yield S(m.uniform((2, 3, 4)), dim=(0, 2), correction=2)
     yield S(m.uniform((4, 3), T=True), dim=-1, desc="transposed")
+    yield S(np.ones((2, 3), m.dtype), dim=1, desc="constant rows: std's subgradient 0", fd=False)
 
 
 def _logsumexp_samples(m: Maker) -> Iterator[Sample]:
@@ -1079,6 +1097,11 @@ def _norm_samples(m: Maker) -> Iterator[Sample]:
     yield S(m.away((3, 4)), p=3, dim=(0, 1))
     yield S(m.away((2, 3)), p=0, dim=1)
     yield S(m.away((4, 3), T=True), dim=0, desc="transposed")
+    zeros = np.zeros((2, 3), m.dtype)
+    zeros[1] = m.away((3,))
+    # Not differentiable at 0; PyTorch's subgradient there is 0.
+    yield S(zeros, dim=1, desc="a zero row", fd=False)
+    yield S(zeros, p=3, dim=1, desc="a zero row, p=3", fd=False)
 
 
 def _bool_reduce_samples(m: Maker) -> Iterator[Sample]:
@@ -1230,7 +1253,21 @@ REDUCTIONS: list[OpInfo] = [
         "cumprod",
         ember.cumprod,
         scan_ref("cumprod"),
-        _scan_samples("away", high=1.5),
+        lambda m: iter(
+            [
+                *_scan_samples("away", high=1.5)(m),
+                S(
+                    np.array([[2.0, 0.0, 3.0, -1.5], [0.5, 1.5, 0.0, 0.0]], m.dtype),
+                    dim=1,
+                    desc="zeros",
+                ),
+                S(
+                    np.array([[0.0, 2.0], [1.5, 0.0], [0.0, 0.0]], m.dtype),
+                    dim=0,
+                    desc="zeros along dim 0",
+                ),
+            ]
+        ),
         torch="cumprod",
         dtypes=(*FLOATS, "int64"),
     ),
