@@ -436,7 +436,7 @@ def _conv_cpu(
         y = np.matmul(w.reshape(o, -1), cols)
     else:
         p = cols.shape[-1]
-        y = np.matmul(w.reshape(groups, o // groups, -1), cols.reshape(n, groups, -1, p))
+        y = np.matmul(w.reshape(groups, o // groups, -1), cols.reshape(n, groups, cols.shape[1] // groups, p))
     return y.reshape(shape)
 
 
@@ -501,7 +501,7 @@ def _conv_weight_cpu(
     cols = _im2col(x, kernel_size, g.shape[2:], stride, padding, dilation)
     p = cols.shape[-1]
     gm = g.reshape(n, groups, o // groups, p)
-    cm = cols.reshape(n, groups, -1, p)
+    cm = cols.reshape(n, groups, cols.shape[1] // groups, p)
     dw = np.matmul(gm, cm.transpose(0, 1, 3, 2)).sum(axis=0)
     return dw.reshape(shape)
 

@@ -345,7 +345,7 @@ def _adaptive_max_pool_indices_cpu(x: np.ndarray, *, output_size: Ints) -> np.nd
             ax[i] = output_size[i]
             f = f + (t[:, l] * plane[i]).reshape(ax)
         flats.append(f)
-    xf = x.reshape(*x.shape[:2], -1)
+    xf = x.reshape(*x.shape[:2], math.prod(spatial))
     views = [xf[..., f] for f in flats]
     best = _maximum(views)
     idx = np.broadcast_to(flats[0], shape).copy()
@@ -366,7 +366,7 @@ def _adaptive_max_pool_indices_cpu(x: np.ndarray, *, output_size: Ints) -> np.nd
 def _flat_index(idx: np.ndarray, plane: int) -> np.ndarray:
     """Indices into the flattened (N * C * plane) array."""
     rows = np.arange(idx.shape[0] * idx.shape[1], dtype=np.int64) * plane
-    return idx.reshape(rows.size, -1) + rows[:, None]
+    return idx.reshape(rows.size, math.prod(idx.shape[2:])) + rows[:, None]
 
 
 def _spatial_gather_cpu(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
