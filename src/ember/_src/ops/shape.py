@@ -783,7 +783,11 @@ def _desc(xp: Any, a: Any, dim: int) -> Any:
         a = a.astype("int8")
     if a.dtype.kind == "u":
         a = a.astype("int64")
-    return xp.argsort(-a, axis=dim, kind="stable").astype("int64")
+    idx = xp.argsort(-a, axis=dim, kind="stable")
+    if a.dtype.kind in "fV":  # NaN sorts as the largest value, first when descending
+        nan_last = ~xp.isnan(xp.take_along_axis(a, idx, axis=dim))
+        idx = xp.take_along_axis(idx, xp.argsort(nan_last, axis=dim, kind="stable"), axis=dim)
+    return idx.astype("int64")
 
 
 argsort_op = defop(
