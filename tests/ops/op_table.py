@@ -425,17 +425,31 @@ def setitem_ref(a: np.ndarray, v: Any, index: Any) -> np.ndarray:
     return out
 
 
-def topk_ref(a: np.ndarray, k: int, dim: int = -1, largest: bool = True) -> Any:
-    order = np.argsort(-a if largest else a, axis=dim, kind="stable")
-    idx = np.take(order, np.arange(k), axis=dim)
-    return np.take_along_axis(a, idx, axis=dim), idx.astype(np.int64)
+def _order(row: np.ndarray, descending: bool) -> list[int]:
+    """A stable sort of one row; NaN counts as the largest value (PyTorch's order)."""
+
+    def key(i: int) -> tuple[bool, Any]:
+        v = row[i]
+        nan = bool(row.dtype.kind == "f" and np.isnan(v))
+        return (not nan, 0 if nan else -v) if descending else (nan, 0 if nan else v)
+
+    return sorted(range(len(row)), key=key)
 
 
-def sort_ref(a: np.ndarray, dim: int = -1, descending: bool = False) -> Any:
+def sort_ref(a: np.ndarray, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
     if a.ndim == 0:
         return a, np.zeros((), np.int64)
-    idx = np.argsort(-a if descending else a, axis=dim, kind="stable")
-    return np.take_along_axis(a, idx, axis=dim), idx.astype(np.int64)
+    moved = np.moveaxis(a, dim, -1)
+    idx = np.empty(moved.shape, np.int64)
+    for pos in np.ndindex(*moved.shape[:-1]):
+        idx[pos] = _order(moved[pos], descending)
+    idx = np.moveaxis(idx, -1, dim)
+    return np.take_along_axis(a, idx, axis=dim), idx
+
+
+def topk_ref(a: np.ndarray, k: int, dim: int = -1, largest: bool = True) -> Any:
+    idx = np.take(sort_ref(a, dim, largest)[1], np.arange(k), axis=dim)
+    return np.take_along_axis(a, idx, axis=dim), idx
 
 
 def take_along_dim_ref(a: np.ndarray, idx: np.ndarray, dim: int | None = None) -> np.ndarray:
@@ -1544,6 +1558,13 @@ def _sort_samples(m: Maker) -> Iterator[Sample]:
     yield S(m.distinct((4, 3), T=True), 1, desc="transposed")
     yield S(m.distinct(()), desc="0-d")
     yield S(m.uniform((0, 3)), desc="empty")
+    ties = np.array([[2, 1, 2, 1, 3], [0, 0, 1, 0, 1]]).astype(m.dtype)
+    yield S(ties, stable=True, desc="ties, stable", fd=False)
+    yield S(ties, descending=True, stable=True, desc="ties, stable, descending", fd=False)
+    if m.is_float:
+        nans = np.array([[1.0, np.nan, 3.0, 3.0, np.inf, -1.0, np.nan]], m.dtype)
+        yield S(nans, stable=True, desc="NaN sorts last", fd=False)
+        yield S(nans, descending=True, stable=True, desc="NaN sorts first", fd=False)
 
 
 def _topk_samples(m: Maker) -> Iterator[Sample]:
@@ -1552,6 +1573,9 @@ def _topk_samples(m: Maker) -> Iterator[Sample]:
     yield S(m.distinct((3, 4)), 3, -1, False, desc="smallest")
     yield S(m.distinct((4, 3), T=True), 2, 1, desc="transposed")
     yield S(m.distinct((3, 4)), 0, desc="k=0")
+    if m.is_float:
+        nans = np.array([[1.0, np.nan, 3.0, np.inf, -1.0]], m.dtype)
+        yield S(nans, 2, desc="NaN is the largest", fd=False)
 
 
 def _getitem_samples(m: Maker) -> Iterator[Sample]:
@@ -1850,7 +1874,7 @@ SHAPE: list[OpInfo] = [
     OpInfo(
         "argsort",
         ember.argsort,
-        lambda a, dim=-1, descending=False: sort_ref(a, dim, descending)[1],
+        lambda a, dim=-1, descending=False, stable=False: sort_ref(a, dim, descending)[1],
         _sort_samples,
         grad=False,
         torch="argsort",
