@@ -3,8 +3,7 @@
 Everything here is a composite of ember ops, so gradients (and double
 gradients) come from the ops' rules; nothing here writes a backward.
 Sections: linear, activations, dropout, sparse, padding, distances,
-attention, losses; convolution, pooling and normalization functions live in
-their own files and are re-exported by ``ember.nn.functional``.
+attention, losses, then convolution/pooling and normalization.
 """
 
 from __future__ import annotations
@@ -1010,9 +1009,9 @@ def cosine_embedding_loss(
     return _reduce(pos + neg, reduction)
 
 
-# ================================================================= convolution, pooling
-# (conv2d, max_pool2d, ... are defined with the conv/pool layers and re-exported
-# from ember.nn.functional.)
+# ================================================================= convolution and pooling
+# (conv1d, conv2d, conv_transpose2d, max_pool*, avg_pool*, adaptive_*_pool2d)
+
 
 # ================================================================= normalization
-# (batch_norm, layer_norm, group_norm: likewise, with the norm layers.)
+# (batch_norm, layer_norm, group_norm)
