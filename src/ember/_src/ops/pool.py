@@ -79,8 +79,12 @@ def _explain(name: str, args: tuple[Any, ...], fn: Any, *rest: Any, floating: bo
         raise op_error(name, args, str(e)) from None
 
 
-def _kernel(name: str) -> Any:
+def _kernel(name: str, kinds: str = "fiu") -> Any:
+    """The forward: a dtype check (the shape rule words the error), then the named kernel."""
+
     def forward(xp: Any, *arrays: Any, **attrs: Any) -> Any:
+        if arrays[0].dtype.kind not in kinds or any(a.dtype != "int64" for a in arrays[1:]):
+            raise TypeError(f"{name}: unsupported dtypes")
         return backend_of_array(arrays[0]).kernel(name)(*arrays, **attrs)
 
     return forward
@@ -162,7 +166,7 @@ def _gather_infer(x: Any, idx: Any) -> AVal:
 
 spatial_gather_op: Op = defop(
     "spatial_gather",
-    _kernel("spatial_gather"),
+    _kernel("spatial_gather", "fiub"),
     vjp=(lambda g, o, x, idx: apply(spatial_scatter_add_op, g, idx, shape=tuple(x.shape[2:])),),
     infer=_gather_infer,
     kind="custom",
@@ -183,7 +187,7 @@ def _scatter_infer(g: Any, idx: Any, shape: Ints) -> AVal:
 
 spatial_scatter_add_op: Op = defop(
     "spatial_scatter_add",
-    _kernel("spatial_scatter_add"),
+    _kernel("spatial_scatter_add", "fiub"),
     vjp=(lambda gg, o, g, idx, shape: apply(spatial_gather_op, gg, idx),),
     infer=_scatter_infer,
     kind="custom",
@@ -193,7 +197,7 @@ spatial_scatter_add_op: Op = defop(
 # ----------------------------------------------------------------- sum pooling
 sum_pool_op: Op = defop(
     "sum_pool",
-    _kernel("sum_pool"),
+    _kernel("sum_pool", "f"),
     vjp=(lambda g, o, x, **a: apply(sum_pool_transpose_op, g, shape=tuple(x.shape[2:]), **a),),
     infer=_window_infer("sum_pool", floating=True),
     kind="custom",
@@ -222,7 +226,7 @@ def _sum_pool_transpose_infer(g: Any, shape: Ints, **a: Any) -> AVal:
 
 sum_pool_transpose_op: Op = defop(
     "sum_pool_transpose",
-    lambda xp, g, shape, **a: backend_of_array(g).kernel("sum_pool_transpose")(g, shape, **a),
+    _kernel("sum_pool_transpose", "f"),
     vjp=(lambda gg, o, g, shape, **a: apply(sum_pool_op, gg, **a),),
     infer=_sum_pool_transpose_infer,
     kind="custom",
@@ -370,11 +374,15 @@ def _flat_index(idx: np.ndarray, plane: int) -> np.ndarray:
 
 
 def _spatial_gather_cpu(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    if x.ndim < 2 or x.shape[:2] != idx.shape[:2]:
+        raise ValueError("spatial_gather: leading dimensions differ")  # infer words it
     plane = math.prod(x.shape[2:])
     return np.take(x.reshape(-1), _flat_index(idx, plane)).reshape(idx.shape)
 
 
 def _spatial_scatter_add_cpu(g: np.ndarray, idx: np.ndarray, shape: Ints) -> np.ndarray:
+    if g.ndim < 2 or g.shape != idx.shape:
+        raise ValueError("spatial_scatter_add: values and indices differ in shape")
     plane = math.prod(shape)
     out = np.zeros(g.shape[0] * g.shape[1] * plane, dtype=g.dtype)
     np.add.at(out, _flat_index(idx, plane).reshape(-1), g.reshape(-1))
@@ -400,6 +408,8 @@ def _sum_pool_transpose_cpu(
     padding: Pads,
     dilation: Ints,
 ) -> np.ndarray:
+    if _pool_geometry((*g.shape[:2], *shape), kernel_size, stride, padding, dilation) != g.shape:
+        raise ValueError("sum_pool_transpose: the cotangent does not fit")  # infer words it
     full = [n + lo + hi for n, (lo, hi) in zip(shape, padding)]
     buf = np.zeros((*g.shape[:2], *full), dtype=g.dtype)
     for _, sl in window_slices(kernel_size, g.shape[2:], stride, dilation):
