@@ -86,7 +86,7 @@ def numpy_cases() -> dict[str, Case]:
 
 
 # ----------------------------------------------------------------- autograd frameworks
-def autograd_mlp(fw: Any, d: dict[str, np.ndarray]) -> Callable[[], float]:
+def autograd_mlp(fw: Any, d: dict[str, np.ndarray]) -> Callable[[], Any]:
     """The step for a PyTorch-like module ``fw`` (``torch`` or ``ember``)."""
     x, y = fw.from_numpy(d["x"]), fw.from_numpy(d["y"])
     w1 = fw.from_numpy(d["w1"].copy()).requires_grad_()
@@ -136,10 +136,9 @@ def check_losses(framework: str) -> list[float]:
     """The first few MLP losses from a fresh start, to check frameworks agree."""
     d = arrays()
     if framework == "numpy":
-        step = numpy_mlp(d)
-        return [step() for _ in range(CHECK_STEPS)]
-    fw: Any = __import__(framework)
-    step = autograd_mlp(fw, d)
+        numpy_step = numpy_mlp(d)
+        return [numpy_step() for _ in range(CHECK_STEPS)]
+    step = autograd_mlp(__import__(framework), d)
     return [float(step().item()) for _ in range(CHECK_STEPS)]
 
 

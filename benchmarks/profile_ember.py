@@ -25,10 +25,10 @@ def main(argv: list[str] | None = None) -> None:
 
     stmt, namespace = cases.ember_cases()[args.case]
     number = args.number or (2_000 if args.case == "mlp_step" else 200_000)
-    code = compile(f"for _ in range({number}):\n    {stmt}\n", "<benchmark>", "exec")
-    exec(code, namespace)  # warm-up
+    loop = f"for _ in range({number}):\n    {stmt}\n"
+    exec(loop, namespace)  # warm-up
     profiler = cProfile.Profile()
-    profiler.runctx(code, namespace, {})
+    profiler.runctx(loop, namespace, {})
     stats = pstats.Stats(profiler).strip_dirs()
     print(f"ember {args.case}: {number} executions")
     stats.sort_stats("tottime").print_stats(args.top)

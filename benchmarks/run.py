@@ -57,7 +57,8 @@ def run_worker(framework: str, args: argparse.Namespace) -> dict[str, Any] | str
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         return f"{framework} worker failed: {last}"
-    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
 
 
 def ember_revision() -> str:
