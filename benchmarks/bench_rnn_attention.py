@@ -24,6 +24,7 @@ and both get the OpenMP/OpenBLAS/MKL thread variables.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import statistics
@@ -70,18 +71,13 @@ def _shared_weights(state: dict[str, Any]) -> dict[str, np.ndarray]:
 
 def make_step(framework: str, case: str) -> tuple[Callable[[], None], Callable[[], float]]:
     """(one training step, the loss before training with dropout off)."""
+    # Either framework, through the names they share.
+    fw: Any = importlib.import_module(framework)
+    nn: Any = importlib.import_module(f"{framework}.nn")
+    optim: Any = importlib.import_module(f"{framework}.optim")
     if framework == "torch":
-        import torch as fw
-
         fw.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
-        nn, optim = fw.nn, fw.optim
-        to_tensor: Callable[[np.ndarray], Any] = fw.from_numpy
-    else:
-        import ember as fw
-        import ember.optim as optim
-        from ember import nn
-
-        to_tensor = fw.from_numpy
+    to_tensor = fw.from_numpy
     if case == "lstm":
         model = nn.LSTM(LSTM_IN, LSTM_HIDDEN)
     else:
@@ -212,7 +208,7 @@ def run_worker(framework: str, case: str, args: argparse.Namespace) -> dict[str,
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         return f"{framework} worker failed: {last}"
-    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> None:
