@@ -84,24 +84,52 @@ def _binary(name: str, fwd: Any, rules: Any, kind: str = "promote", **kw: Any) -
 
 
 # ----------------------------------------------------------------- unary ops
-neg_op, neg = _unary("neg", lambda xp, a: xp.negative(a), lambda g, o, a: -g, "same",
-                     save_inputs=False)
-abs_op, abs = _unary("abs", lambda xp, a: xp.abs(a), lambda g, o, a: g * sign(a), "same")
+neg_op, neg = _unary(
+    "neg", lambda xp, a: xp.negative(a), lambda g, o, a: -g, "same", save_inputs=False
+)
 sign_op, sign = _unary("sign", lambda xp, a: xp.sign(a), _zero, "same", save_inputs=False)
-exp_op, exp = _unary("exp", lambda xp, a: xp.exp(a), lambda g, o, a: g * o, save_output=True,
-                     save_inputs=False)
+abs_op, abs = _unary("abs", lambda xp, a: xp.abs(a), lambda g, o, a: g * sign(a), "same")
+exp_op, exp = _unary(
+    "exp", lambda xp, a: xp.exp(a), lambda g, o, a: g * o, save_output=True, save_inputs=False
+)
 log_op, log = _unary("log", lambda xp, a: xp.log(a), lambda g, o, a: g / a)
 log1p_op, log1p = _unary("log1p", lambda xp, a: xp.log1p(a), lambda g, o, a: g / (a + 1))
-expm1_op, expm1 = _unary("expm1", lambda xp, a: xp.expm1(a), lambda g, o, a: g * (o + 1),
-                         save_output=True, save_inputs=False)
-sqrt_op, sqrt = _unary("sqrt", lambda xp, a: xp.sqrt(a), lambda g, o, a: g / (o * 2),
-                       save_output=True, save_inputs=False)
-sin_op, sin = _unary("sin", lambda xp, a: xp.sin(a), lambda g, o, a: g * cos(a))
+expm1_op, expm1 = _unary(
+    "expm1",
+    lambda xp, a: xp.expm1(a),
+    lambda g, o, a: g * (o + 1),
+    save_output=True,
+    save_inputs=False,
+)
+sqrt_op, sqrt = _unary(
+    "sqrt",
+    lambda xp, a: xp.sqrt(a),
+    lambda g, o, a: g / (o * 2),
+    save_output=True,
+    save_inputs=False,
+)
+
+
+def _sin_rule(g: Tensor, o: Any, a: Tensor) -> Tensor:
+    return g * cos(a)  # a def, not a lambda: cos is defined below
+
+
+sin_op, sin = _unary("sin", lambda xp, a: xp.sin(a), _sin_rule)
 cos_op, cos = _unary("cos", lambda xp, a: xp.cos(a), lambda g, o, a: -g * sin(a))
-tan_op, tan = _unary("tan", lambda xp, a: xp.tan(a), lambda g, o, a: g * (o * o + 1),
-                     save_output=True, save_inputs=False)
-tanh_op, tanh = _unary("tanh", lambda xp, a: xp.tanh(a), lambda g, o, a: g * (1 - o * o),
-                       save_output=True, save_inputs=False)
+tan_op, tan = _unary(
+    "tan",
+    lambda xp, a: xp.tan(a),
+    lambda g, o, a: g * (o * o + 1),
+    save_output=True,
+    save_inputs=False,
+)
+tanh_op, tanh = _unary(
+    "tanh",
+    lambda xp, a: xp.tanh(a),
+    lambda g, o, a: g * (1 - o * o),
+    save_output=True,
+    save_inputs=False,
+)
 # 0.5 * (1 + tanh(x / 2)) is sigmoid without overflow for large |x|.
 sigmoid_op, sigmoid = _unary(
     "sigmoid",
@@ -110,8 +138,14 @@ sigmoid_op, sigmoid = _unary(
     save_output=True,
     save_inputs=False,
 )
-relu_op, relu = _unary("relu", lambda xp, a: xp.maximum(a, 0), lambda g, o, a: where(o > 0, g, 0),
-                       "same", save_output=True, save_inputs=False)
+relu_op, relu = _unary(
+    "relu",
+    lambda xp, a: xp.maximum(a, 0),
+    lambda g, o, a: where(o > 0, g, 0),
+    "same",
+    save_output=True,
+    save_inputs=False,
+)
 
 
 def _erf_cpu(a: np.ndarray) -> np.ndarray:
@@ -124,9 +158,7 @@ def _erf_cpu(a: np.ndarray) -> np.ndarray:
 
 
 register_kernel("cpu", "erf", _erf_cpu)
-register_kernel(
-    "cuda", "erf", lambda a: __import__("cupyx.scipy.special", fromlist=["erf"]).erf(a)
-)
+register_kernel("cuda", "erf", lambda a: __import__("cupyx.scipy.special", fromlist=["erf"]).erf(a))
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 erf_op, erf = _unary(
     "erf",
@@ -146,7 +178,10 @@ ceil_op, ceil = _unary("ceil", lambda xp, a: xp.ceil(a), _zero, "same", save_inp
 round_op, round = _unary("round", lambda xp, a: xp.round(a), _zero, "same", save_inputs=False)
 trunc_op, trunc = _unary("trunc", lambda xp, a: xp.trunc(a), _zero, "same", save_inputs=False)
 reciprocal_op, reciprocal = _unary(
-    "reciprocal", lambda xp, a: 1 / a, lambda g, o, a: -g * o * o, save_output=True,
+    "reciprocal",
+    lambda xp, a: 1 / a,
+    lambda g, o, a: -g * o * o,
+    save_output=True,
     save_inputs=False,
 )
 
@@ -240,6 +275,8 @@ minimum_op, minimum = _binary(
         lambda g, o, a, b: sum_to(where(b < a, g, where(a == b, g * 0.5, 0)), b.shape),
     ),
 )
+
+
 def _atan2_den(a: Any, b: Any) -> Any:
     # At the origin both numerators are 0: divide by 1 there, giving PyTorch's zero gradient.
     den = a * a + b * b
@@ -265,7 +302,9 @@ ge_op, ge = _binary("ge", lambda xp, a, b: a >= b, None, "bool")
 logical_and_op, logical_and = _binary(
     "logical_and", lambda xp, a, b: xp.logical_and(a, b), None, "bool"
 )
-logical_or_op, logical_or = _binary("logical_or", lambda xp, a, b: xp.logical_or(a, b), None, "bool")
+logical_or_op, logical_or = _binary(
+    "logical_or", lambda xp, a, b: xp.logical_or(a, b), None, "bool"
+)
 logical_xor_op, logical_xor = _binary(
     "logical_xor", lambda xp, a, b: xp.logical_xor(a, b), None, "bool"
 )

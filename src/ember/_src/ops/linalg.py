@@ -17,8 +17,10 @@ from ember._src.ops.registry import DTypeError, ShapeError, apply, defop, op_err
 def _matmul_infer(a: Any, b: Any) -> AVal:
     if a.dtype is not b.dtype:
         raise op_error(
-            "matmul", (a, b), "expected both operands to have the same dtype; convert one "
-            "with .to(dtype)", DTypeError,
+            "matmul",
+            (a, b),
+            "expected both operands to have the same dtype; convert one with .to(dtype)",
+            DTypeError,
         )
     sa, sb = tuple(a.shape), tuple(b.shape)
     if not sa or not sb:
@@ -27,7 +29,9 @@ def _matmul_infer(a: Any, b: Any) -> AVal:
     kb = sb[0] if len(sb) == 1 else sb[-2]
     if ka != kb:
         raise op_error(
-            "matmul", (a, b), f"inner dimensions differ: {ka} (last of the first operand) vs "
+            "matmul",
+            (a, b),
+            f"inner dimensions differ: {ka} (last of the first operand) vs "
             f"{kb} ({'first' if len(sb) == 1 else 'second-to-last'} of the second)",
         )
     batch_a, batch_b = sa[:-2], sb[:-2]

@@ -196,6 +196,8 @@ cumsum_op = defop(
     kind="custom",
     save_inputs=False,
 )
+
+
 def _cumprod_rule(g: Tensor, o: Tensor, a: Tensor, dim: int) -> Tensor:
     # d out_j / d a_i = prod_{k <= j, k != i} a_k. Before the first zero along dim that is
     # out_j / a_i; after it, zero; at it, the products that skip the zero itself.
@@ -263,9 +265,11 @@ def mean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = 
         )
     dims = norm_dims(dim, input.ndim, "mean", (input,))
     n = _count(input.shape, dims)
-    return _reduce(sum_op, input, dims, keepdim) / n if n else _reduce(
-        sum_op, input, dims, keepdim
-    ) * float("nan")
+    return (
+        _reduce(sum_op, input, dims, keepdim) / n
+        if n
+        else _reduce(sum_op, input, dims, keepdim) * float("nan")
+    )
 
 
 def _count(shape: tuple[int, ...], dims: tuple[int, ...] | None) -> int:
@@ -389,7 +393,11 @@ def _root(s: Tensor, k: float) -> Tensor:
 def logsumexp(input: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
     """log(sum(exp(x))) over ``dim``, computed without overflow."""
     dims = norm_dims(dim, input.ndim, "logsumexp", (input,))
-    m = amax(input.detach(), dims, keepdim=True) if input.numel() else input.detach().sum(dims, True)
+    m = (
+        amax(input.detach(), dims, keepdim=True)
+        if input.numel()
+        else input.detach().sum(dims, True)
+    )
     m = E.where(E.isfinite(m), m, 0)
     out = E.log(sum(E.exp(input - m), dims, keepdim=True)) + m
     return out if keepdim else out.reshape(_reduced_shape(input.shape, dims, False))

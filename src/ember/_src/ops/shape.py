@@ -18,7 +18,7 @@ from ember._src.core import dtype as dt
 from ember._src.core.aval import AVal
 from ember._src.core.tensor import Tensor
 from ember._src.ops import elementwise as E
-from ember._src.ops.registry import DTypeError, ShapeError, apply, defop, op_error
+from ember._src.ops.registry import DTypeError, Op, apply, defop, op_error
 
 # ----------------------------------------------------------------- reshape
 
@@ -198,7 +198,7 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     if a > b:
         raise op_error("flatten", (input,), "start_dim cannot come after end_dim")
     s = input.shape
-    return reshape(input, s[:a] + (math.prod(s[a : b + 1]),) + s[b + 1 :])
+    return reshape(input, (*s[:a], math.prod(s[a : b + 1]), *s[b + 1 :]))
 
 
 def unflatten(input: Tensor, dim: int, sizes: Any) -> Tensor:
@@ -240,7 +240,7 @@ def norm_index(index: Any) -> tuple[Any, ...]:
     """An index as a tuple of ints, slices, None, Ellipsis and backend arrays."""
     if not isinstance(index, tuple):
         index = (index,)
-    out = []
+    out: list[Any] = []
     for v in index:
         if isinstance(v, (bool, np.bool_)):
             out.append(np.asarray(v))
@@ -256,9 +256,7 @@ def norm_index(index: Any) -> tuple[Any, ...]:
 
 
 def is_basic(index: tuple[Any, ...]) -> bool:
-    return builtins.all(
-        v is None or v is Ellipsis or isinstance(v, (int, slice)) for v in index
-    )
+    return builtins.all(v is None or v is Ellipsis or isinstance(v, (int, slice)) for v in index)
 
 
 def _getitem_shape(a: Any, index: tuple[Any, ...]) -> tuple[int, ...]:
@@ -327,13 +325,14 @@ def _index_put_shape(a: Any, v: Any, index: tuple[Any, ...]) -> tuple[int, ...]:
         np.broadcast_shapes(vs, target)
     except ValueError:
         raise op_error(
-            "index_put", (a, v), f"cannot assign a value of shape {vs} to a selection of shape "
-            f"{target}"
+            "index_put",
+            (a, v),
+            f"cannot assign a value of shape {vs} to a selection of shape {target}",
         ) from None
     return tuple(a.shape)
 
 
-index_put_op = defop(
+index_put_op: Op = defop(
     "index_put",
     _index_put_forward,
     vjp=(
@@ -388,7 +387,7 @@ def _cat_shape(*xs: Any, dim: int) -> tuple[int, ...]:
             raise op_error(
                 "cat", xs, f"sizes must match except in dimension {dim}; got {ref} and {s}"
             )
-    return ref[:dim] + (builtins.sum(x.shape[dim] for x in xs),) + ref[dim + 1 :]
+    return (*ref[:dim], builtins.sum(x.shape[dim] for x in xs), *ref[dim + 1 :])
 
 
 def _cat_rule(i: int, g: Tensor, o: Any, *xs: Any, dim: int) -> Tensor:
@@ -502,9 +501,7 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: Any = 0.0) -> Te
     """
     pad = tuple(int(p) for p in pad)
     if len(pad) % 2 or len(pad) // 2 > input.ndim:
-        raise op_error(
-            "pad", (input,), f"pad {pad} must have an even length of at most 2 * ndim"
-        )
+        raise op_error("pad", (input,), f"pad {pad} must have an even length of at most 2 * ndim")
     if builtins.any(p < 0 for p in pad):
         raise op_error("pad", (input,), f"negative padding {pad} is not supported; use narrow")
     widths = [(0, 0)] * input.ndim
@@ -573,7 +570,7 @@ def repeat(input: Tensor, *sizes: Any) -> Tensor:
         )
     src = (1,) * (len(reps) - input.ndim) + input.shape
     inter = []
-    for r, s in zip(reps, src):
+    for s in src:
         inter += [1, s]
     x = reshape(input, tuple(inter))
     big = []
@@ -622,13 +619,12 @@ def _check_gather(name: str, a: Any, index: Any, dim: int, *more: Any) -> None:
     if index.dtype.category != dt.INT:
         raise op_error(name, (a, index, *more), "index must be an integer tensor", DTypeError)
     if len(index.shape) != len(a.shape):
-        raise op_error(
-            name, (a, index, *more), "index must have as many dimensions as the input"
-        )
+        raise op_error(name, (a, index, *more), "index must have as many dimensions as the input")
     for d, (i, s) in enumerate(zip(index.shape, a.shape)):
         if d != dim and i > s:
             raise op_error(
-                name, (a, index, *more),
+                name,
+                (a, index, *more),
                 f"index size {i} exceeds the input's size {s} in dimension {d}",
             )
 
@@ -652,15 +648,20 @@ def _gather_forward(xp: Any, a: Any, index: Any, dim: int) -> Any:
     return a[_index_grid(xp, index, dim)]
 
 
+def _gather_infer(a: Any, index: Any, dim: int) -> AVal:
+    _check_gather("gather", a, index, dim)
+    return AVal(tuple(index.shape), a.dtype)
+
+
 gather_op = defop(
     "gather",
     _as_vectors_if_0d(_gather_forward),
-    vjp=(lambda g, o, a, index, dim: scatter_add(
-        Tensor._wrap(g._backend.xp.zeros(a.shape, dtype=g._data.dtype)), dim, index, g
-    ),),
-    infer=lambda a, index, dim: (_check_gather("gather", a, index, dim), AVal(
-        tuple(index.shape), a.dtype
-    ))[1],
+    vjp=(
+        lambda g, o, a, index, dim: scatter_add(
+            Tensor._wrap(g._backend.xp.zeros(a.shape, dtype=g._data.dtype)), dim, index, g
+        ),
+    ),
+    infer=lambda a, index, dim: _gather_infer(a, index, dim),
     kind="custom",
 )
 
@@ -689,7 +690,9 @@ def _src_grad(g: Tensor, src: Any, index: Tensor, dim: int) -> Tensor:
     got = gather(g, dim, index)
     if tuple(src.shape) == got.shape:
         return got
-    return pad(got, [p for d in reversed(range(got.ndim)) for p in (0, src.shape[d] - got.shape[d])])
+    return pad(
+        got, [p for d in reversed(range(got.ndim)) for p in (0, src.shape[d] - got.shape[d])]
+    )
 
 
 scatter_add_op = defop(
@@ -729,7 +732,9 @@ def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     return apply(scatter_add_op, input, index, src.to(input.dtype), dim=d)
 
 
-def scatter(input: Tensor, dim: int, index: Tensor, src: Any = None, *, value: Any = None) -> Tensor:
+def scatter(
+    input: Tensor, dim: int, index: Tensor, src: Any = None, *, value: Any = None
+) -> Tensor:
     """Out-of-place ``input.scatter_(dim, index, src)``; ``src`` may be a scalar ``value``."""
     if src is None:
         src = value
@@ -765,7 +770,9 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
         raise op_error("one_hot", (tensor,), "one_hot needs an integer tensor", DTypeError)
     if num_classes < 0:
         num_classes = int(tensor.max().item()) + 1 if tensor.numel() else 0
-    elif tensor.numel() and (int(tensor.max().item()) >= num_classes or int(tensor.min().item()) < 0):
+    elif tensor.numel() and (
+        int(tensor.max().item()) >= num_classes or int(tensor.min().item()) < 0
+    ):
         raise op_error("one_hot", (tensor,), f"class values must be in [0, {num_classes})")
     classes = Tensor._wrap(tensor._backend.xp.arange(num_classes, dtype="int64"))
     return E.eq(unsqueeze(tensor, -1), classes).to(dt.int64)
@@ -816,9 +823,7 @@ def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = 
     return values_indices(take_along_dim(input, idx, dim), idx)
 
 
-def topk(
-    input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True
-) -> Any:
+def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
     """(values, indices) of the ``k`` largest (or smallest) entries along ``dim``."""
     from ember._src.ops.reduce import values_indices
 
