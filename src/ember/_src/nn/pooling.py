@@ -24,7 +24,7 @@ from ember._src.ops.pool import (
     spatial_gather_op,
     sum_pool_op,
 )
-from ember._src.ops.registry import apply, op_error
+from ember._src.ops.registry import DTypeError, apply, op_error
 
 
 def _batched(name: str, input: Tensor, nd: int) -> Tensor:
@@ -210,7 +210,7 @@ def _avg_pool_nd(
 ) -> Tensor:
     x = _batched(name, input, nd)
     if not x.dtype.is_floating_point:
-        raise op_error(name, (input,), f"needs a floating point input, got {x.dtype}")
+        raise op_error(name, (input,), f"needs a floating point input, got {x.dtype}", DTypeError)
     ks, st, pads, dil, outs = _windows(
         name, x, nd, kernel_size, stride, padding, 1, ceil_mode, "kernel"
     )
@@ -345,7 +345,10 @@ def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
     x = _batched("adaptive_avg_pool2d", input, 2)
     if not x.dtype.is_floating_point:
         raise op_error(
-            "adaptive_avg_pool2d", (input,), f"needs a floating point input, got {x.dtype}"
+            "adaptive_avg_pool2d",
+            (input,),
+            f"needs a floating point input, got {x.dtype}",
+            DTypeError,
         )
     sizes = _adaptive_sizes("adaptive_avg_pool2d", x, 2, output_size)
     spatial = x.shape[2:]
