@@ -13,6 +13,7 @@ fails for a registered primitive that no record reaches.
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
 import zlib
@@ -2065,6 +2066,314 @@ ACTIVATION: list[OpInfo] = [
     ),
 ]
 
-OPS: list[OpInfo] = [*UNARY, *PREDICATES, *BINARY, *REDUCTIONS, *SHAPE, *LINALG, *ACTIVATION]
+
+# ----------------------------------------------------------------- convolution and pooling
+# The functions live in ember.nn (PyTorch's torch.nn.functional); their primitives
+# (conv, conv_transpose, conv_weight and the pooling kernels) live in ember._src.ops.
+def _nd(v: Any, n: int) -> tuple[int, ...]:
+    return (v,) * n if isinstance(v, int) else tuple(v)
+
+
+def conv_ref(
+    x: np.ndarray,
+    w: np.ndarray,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> np.ndarray:
+    """Cross-correlation, one output element at a time, accumulated in float64."""
+    nd = w.ndim - 2
+    s, p, d = _nd(stride, nd), _nd(padding, nd), _nd(dilation, nd)
+    xp = np.pad(x.astype(np.float64), [(0, 0), (0, 0), *[(q, q) for q in p]])
+    k = w.shape[2:]
+    size = [(xp.shape[2 + i] - d[i] * (k[i] - 1) - 1) // s[i] + 1 for i in range(nd)]
+    out = np.zeros((x.shape[0], w.shape[0], *size))
+    cin, cout = w.shape[1], w.shape[0] // groups
+    for n, o in np.ndindex(x.shape[0], w.shape[0]):
+        c = (o // cout) * cin
+        for pos in np.ndindex(*size):
+            win = tuple(
+                slice(pos[i] * s[i], pos[i] * s[i] + d[i] * (k[i] - 1) + 1, d[i]) for i in range(nd)
+            )
+            out[(n, o, *pos)] = np.sum(xp[(n, slice(c, c + cin), *win)] * w[o])
+    if bias is not None:
+        out += bias.reshape(-1, *[1] * nd)
+    return out.astype(x.dtype)
+
+
+def conv_transpose_ref(
+    x: np.ndarray,
+    w: np.ndarray,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    groups: int = 1,
+    dilation: Any = 1,
+) -> np.ndarray:
+    """Scatter every input element times its kernel into the output, then crop the padding."""
+    nd = w.ndim - 2
+    s, p, d = _nd(stride, nd), _nd(padding, nd), _nd(dilation, nd)
+    op = _nd(output_padding, nd)
+    k = w.shape[2:]
+    full = [(x.shape[2 + i] - 1) * s[i] + d[i] * (k[i] - 1) + 1 + op[i] for i in range(nd)]
+    cin, cout = x.shape[1] // groups, w.shape[1]
+    out = np.zeros((x.shape[0], cout * groups, *full))
+    for n, c in np.ndindex(*x.shape[:2]):
+        g = c // cin
+        for pos in np.ndindex(*x.shape[2:]):
+            win = tuple(
+                slice(pos[i] * s[i], pos[i] * s[i] + d[i] * (k[i] - 1) + 1, d[i]) for i in range(nd)
+            )
+            out[(n, slice(g * cout, (g + 1) * cout), *win)] += x[(n, c, *pos)] * w[c]
+    out = out[(slice(None), slice(None), *[slice(p[i], full[i] - p[i]) for i in range(nd)])]
+    if bias is not None:
+        out += bias.reshape(-1, *[1] * nd)
+    return out.astype(x.dtype)
+
+
+def _pool_windows(
+    x: np.ndarray, kernel: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool
+) -> Iterator[tuple[tuple[int, ...], list[tuple[int, ...]], int]]:
+    """(output position, input positions inside the input, positions inside input + padding)."""
+    nd = x.ndim - 2
+    k, p, d = _nd(kernel, nd), _nd(padding, nd), _nd(dilation, nd)
+    s = k if stride is None else _nd(stride, nd)
+    size = []
+    for i in range(nd):
+        span = x.shape[2 + i] + 2 * p[i] - d[i] * (k[i] - 1) - 1
+        o = (-(-span // s[i]) if ceil_mode else span // s[i]) + 1
+        if ceil_mode and (o - 1) * s[i] >= x.shape[2 + i] + p[i]:
+            o -= 1  # the last window must start inside the input or its left padding
+        size.append(o)
+    for pos in np.ndindex(*size):
+        taps = [
+            range(pos[i] * s[i] - p[i], pos[i] * s[i] - p[i] + d[i] * (k[i] - 1) + 1, d[i])
+            for i in range(nd)
+        ]
+        inside = [
+            t
+            for t in itertools.product(*taps)
+            if all(0 <= t[i] < x.shape[2 + i] for i in range(nd))
+        ]
+        padded = math.prod(
+            len([v for v in taps[i] if v < x.shape[2 + i] + p[i]]) for i in range(nd)
+        )
+        yield pos, inside, padded
+
+
+def max_pool_ref(
+    x: np.ndarray,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Any:
+    wins = list(_pool_windows(x, kernel_size, stride, padding, dilation, ceil_mode))
+    size = tuple(np.max([w[0] for w in wins], axis=0) + 1) if wins else ()
+    out = np.zeros((*x.shape[:2], *size), x.dtype)
+    idx = np.zeros(out.shape, np.int64)
+    for n, c in np.ndindex(*x.shape[:2]):
+        for pos, inside, _ in wins:
+            vals = [x[(n, c, *t)] for t in inside]
+            best = int(np.argmax(vals))  # the first maximum
+            out[(n, c, *pos)] = vals[best]
+            idx[(n, c, *pos)] = np.ravel_multi_index(inside[best], x.shape[2:])
+    return (out, idx) if return_indices else out
+
+
+def avg_pool_ref(
+    x: np.ndarray,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> np.ndarray:
+    wins = list(_pool_windows(x, kernel_size, stride, padding, 1, ceil_mode))
+    size = tuple(np.max([w[0] for w in wins], axis=0) + 1)
+    out = np.zeros((*x.shape[:2], *size), x.dtype)
+    for n, c in np.ndindex(*x.shape[:2]):
+        for pos, inside, padded in wins:
+            total = sum(float(x[(n, c, *t)]) for t in inside)
+            out[(n, c, *pos)] = total / (padded if count_include_pad else len(inside))
+    return out
+
+
+def adaptive_pool_ref(reduce: Callable[..., Any]) -> Any:
+    def ref(x: np.ndarray, output_size: Any, return_indices: bool = False) -> Any:
+        size = _nd(output_size, 2)
+        out = np.zeros((*x.shape[:2], *size), x.dtype)
+        idx = np.zeros(out.shape, np.int64)
+        h, w = x.shape[2:]
+        for i, j in np.ndindex(*size):
+            r = slice(i * h // size[0], -(-(i + 1) * h // size[0]))
+            c = slice(j * w // size[1], -(-(j + 1) * w // size[1]))
+            win = x[:, :, r, c].reshape(*x.shape[:2], -1)
+            out[:, :, i, j] = reduce(win, axis=-1)
+            first = np.argmax(win, axis=-1)  # only read for max pooling
+            width = c.stop - c.start
+            idx[:, :, i, j] = (r.start + first // width) * w + c.start + first % width
+        return (out, idx) if return_indices else out
+
+    return ref
+
+
+def _conv_samples(nd: int) -> Callable[[Maker], Iterator[Sample]]:
+    def samples(m: Maker) -> Iterator[Sample]:
+        sp = (5,) * nd
+        k = (3,) * nd
+        yield S(m.uniform((2, 3, *sp)), m.uniform((4, 3, *k)), m.uniform((4,)))
+        yield S(m.uniform((1, 2, *sp)), m.uniform((2, 2, *k)), None, 2, 1, desc="stride, pad")
+        yield S(m.uniform((1, 2, *sp)), m.uniform((3, 2, *(2,) * nd)), dilation=2, desc="dilation")
+        yield S(m.uniform((1, 4, *sp)), m.uniform((2, 2, *k)), groups=2, desc="groups")
+        yield S(
+            m.uniform((1, 2, *sp), T=True).copy(order="K"),
+            m.uniform((2, 2, *k)),
+            padding=1,
+            desc="transposed input",
+        )
+        small = (3,) * nd
+        yield S(m.uniform((1, 1, *small)), m.uniform((2, 1, *(2,) * nd)), desc="small")
+
+    return samples
+
+
+def _conv_transpose_samples(m: Maker) -> Iterator[Sample]:
+    yield S(m.uniform((2, 3, 3, 3)), m.uniform((3, 2, 2, 2)), m.uniform((2,)))
+    yield S(
+        m.uniform((1, 2, 3, 2)),
+        m.uniform((2, 2, 3, 3)),
+        None,
+        2,
+        1,
+        1,
+        desc="stride, padding, output_padding",
+    )
+    yield S(m.uniform((1, 4, 2, 3)), m.uniform((4, 1, 2, 2)), groups=2, desc="groups")
+    yield S(m.uniform((1, 2, 3, 3)), m.uniform((2, 1, 2, 2)), dilation=2, desc="dilation")
+
+
+def _max_pool2d_samples(m: Maker) -> Iterator[Sample]:
+    yield S(m.distinct((2, 2, 4, 4)), 2)
+    yield S(m.distinct((1, 2, 5, 5)), 3, 2, 1, desc="stride, padding")
+    yield S(m.distinct((1, 1, 5, 6)), (2, 3), 2, ceil_mode=True, desc="ceil_mode")
+    yield S(m.distinct((1, 1, 6, 6)), 2, 1, dilation=2, desc="dilation")
+    yield S(m.distinct((1, 2, 4, 4)), 2, return_indices=True, desc="indices")
+    yield S(m.distinct((1, 2, 4, 4), T=True), 2, desc="transposed")
+    ties = np.ones((1, 1, 4, 4), m.dtype)
+    yield S(ties, 2, 1, return_indices=True, desc="ties: the first maximum", fd=False)
+
+
+def _avg_pool2d_samples(m: Maker) -> Iterator[Sample]:
+    yield S(m.uniform((2, 2, 4, 4)), 2)
+    yield S(m.uniform((1, 2, 5, 5)), 3, 2, 1, desc="stride, padding")
+    yield S(m.uniform((1, 2, 5, 5)), 3, 2, 1, count_include_pad=False, desc="exclude padding")
+    yield S(m.uniform((1, 1, 5, 6)), (2, 3), 2, ceil_mode=True, desc="ceil_mode")
+    yield S(m.uniform((1, 1, 5, 6)), 3, 2, 1, True, False, desc="ceil_mode, exclude padding")
+
+
+def _adaptive_samples(m: Maker) -> Iterator[Sample]:
+    yield S(m.distinct((2, 2, 4, 4)), 2)
+    yield S(m.distinct((1, 2, 5, 7)), (3, 2), desc="uneven windows")
+    yield S(m.distinct((1, 1, 3, 3)), (4, 5), desc="overlapping windows")
+
+
+def _nn(module: str, name: str) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(f"ember._src.nn.{module}"), name)(*args, **kwargs)
+
+    return call
+
+
+def _tf(name: str) -> Callable[..., Any]:
+    return lambda *args, **kwargs: getattr(torch.nn.functional, name)(*args, **kwargs)
+
+
+CONV_POOL: list[OpInfo] = [
+    OpInfo(
+        "conv1d",
+        _nn("conv", "conv1d"),
+        conv_ref,
+        _conv_samples(1),
+        torch=_tf("conv1d"),
+        tol={"float32": (1e-5, 1e-5)},
+    ),
+    OpInfo(
+        "conv2d",
+        _nn("conv", "conv2d"),
+        conv_ref,
+        _conv_samples(2),
+        torch=_tf("conv2d"),
+        tol={"float32": (1e-5, 1e-5)},
+    ),
+    OpInfo(
+        "conv_transpose2d",
+        _nn("conv", "conv_transpose2d"),
+        conv_transpose_ref,
+        _conv_transpose_samples,
+        torch=_tf("conv_transpose2d"),
+        tol={"float32": (1e-5, 1e-5)},
+    ),
+    OpInfo(
+        "max_pool2d",
+        _nn("pooling", "max_pool2d"),
+        max_pool_ref,
+        _max_pool2d_samples,
+        torch=_tf("max_pool2d"),
+    ),
+    OpInfo(
+        "max_pool1d",
+        _nn("pooling", "max_pool1d"),
+        max_pool_ref,
+        lambda m: iter(
+            [S(m.distinct((2, 2, 7)), 3, 2, 1), S(m.distinct((1, 2, 6)), 2, return_indices=True)]
+        ),
+        torch=_tf("max_pool1d"),
+    ),
+    OpInfo(
+        "avg_pool2d",
+        _nn("pooling", "avg_pool2d"),
+        avg_pool_ref,
+        _avg_pool2d_samples,
+        torch=_tf("avg_pool2d"),
+    ),
+    OpInfo(
+        "adaptive_max_pool2d",
+        _nn("pooling", "adaptive_max_pool2d"),
+        adaptive_pool_ref(np.max),
+        lambda m: iter(
+            [
+                *_adaptive_samples(m),
+                S(m.distinct((1, 2, 5, 5)), (2, 3), return_indices=True, desc="indices"),
+            ]
+        ),
+        torch=_tf("adaptive_max_pool2d"),
+    ),
+    OpInfo(
+        "adaptive_avg_pool2d",
+        _nn("pooling", "adaptive_avg_pool2d"),
+        adaptive_pool_ref(np.mean),
+        _adaptive_samples,
+        torch=_tf("adaptive_avg_pool2d"),
+    ),
+]
+
+OPS: list[OpInfo] = [
+    *UNARY,
+    *PREDICATES,
+    *BINARY,
+    *REDUCTIONS,
+    *SHAPE,
+    *LINALG,
+    *ACTIVATION,
+    *CONV_POOL,
+]
 OPS_BY_NAME: dict[str, OpInfo] = {info.name: info for info in OPS}
 assert len(OPS_BY_NAME) == len(OPS), "op table names must be unique"
