@@ -207,6 +207,8 @@ class _BatchNorm(Module):
         track_running_stats: bool = True,
         device: Any = None,
         dtype: Any = None,
+        *,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         self.num_features = num_features
@@ -216,7 +218,10 @@ class _BatchNorm(Module):
         self.track_running_stats = track_running_stats
         if affine:
             self.weight = Parameter(ones(num_features, dtype=dtype, device=device))
-            self.bias = Parameter(zeros(num_features, dtype=dtype, device=device))
+            if bias:
+                self.bias = Parameter(zeros(num_features, dtype=dtype, device=device))
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -238,15 +243,17 @@ class _BatchNorm(Module):
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
-        if self.affine:
-            with autograd.no_grad():
+        with autograd.no_grad():
+            if self.weight is not None:
                 self.weight.fill_(1)
+            if self.bias is not None:
                 self.bias.zero_()
 
     def extra_repr(self) -> str:
         return (
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-            f"affine={self.affine}, track_running_stats={self.track_running_stats}"
+            f"affine={self.affine}, bias={self.bias is not None}, "
+            f"track_running_stats={self.track_running_stats}"
         )
 
     def forward(self, input: Tensor) -> Tensor:
@@ -283,16 +290,17 @@ class BatchNorm1d(_BatchNorm):
         eps: added to the variance (default 1e-5).
         momentum: weight of each new batch in the running statistics (default 0.1);
             None for a cumulative average over all batches seen.
-        affine: learn a per-channel scale and shift (weight, bias).
+        affine: learn a per-channel scale (weight) and, if ``bias``, shift (bias).
         track_running_stats: keep ``running_mean``, ``running_var`` and
             ``num_batches_tracked`` buffers for evaluation.
         device, dtype: of the parameters and buffers.
+        bias: keyword-only; learn the shift (default True).
 
     Example:
         >>> import ember
         >>> bn = ember.nn.BatchNorm1d(3)
         >>> bn
-        BatchNorm1d(3, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
+        BatchNorm1d(3, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
         >>> bn(ember.randn(8, 3)).shape
         (8, 3)
     """
@@ -325,7 +333,7 @@ class LayerNorm(Module):
     Example:
         >>> import ember
         >>> ember.nn.LayerNorm(10)
-        LayerNorm((10,), eps=1e-05, elementwise_affine=True)
+        LayerNorm((10,), eps=1e-05, elementwise_affine=True, bias=True)
     """
 
     def __init__(
@@ -362,7 +370,8 @@ class LayerNorm(Module):
 
     def extra_repr(self) -> str:
         return (
-            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+            f"{self.normalized_shape}, eps={self.eps}, "
+            f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}"
         )
 
     def forward(self, input: Tensor) -> Tensor:
@@ -376,8 +385,9 @@ class GroupNorm(Module):
         num_groups: number of groups; must divide ``num_channels``.
         num_channels: C of the (N, C, *) input.
         eps: added to the variance (default 1e-5).
-        affine: learn a per-channel weight (ones) and bias (zeros).
+        affine: learn a per-channel weight (ones) and, if ``bias``, a bias (zeros).
         device, dtype: of the parameters.
+        bias: keyword-only; learn the additive bias (default True).
 
     Example:
         >>> import ember
@@ -393,29 +403,40 @@ class GroupNorm(Module):
         affine: bool = True,
         device: Any = None,
         dtype: Any = None,
+        *,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         if num_channels % num_groups:
-            raise ValueError("num_channels must be divisible by num_groups")
+            raise ValueError(
+                f"num_channels ({num_channels}) must be divisible by num_groups ({num_groups})"
+            )
         self.num_groups = num_groups
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
         if affine:
             self.weight = Parameter(ones(num_channels, dtype=dtype, device=device))
-            self.bias = Parameter(zeros(num_channels, dtype=dtype, device=device))
+            if bias:
+                self.bias = Parameter(zeros(num_channels, dtype=dtype, device=device))
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
 
     def reset_parameters(self) -> None:
-        if self.affine:
-            with autograd.no_grad():
+        with autograd.no_grad():
+            if self.weight is not None:
                 self.weight.fill_(1)
+            if self.bias is not None:
                 self.bias.zero_()
 
     def extra_repr(self) -> str:
-        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+        return (
+            f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+            f"bias={self.bias is not None}"
+        )
 
     def forward(self, input: Tensor) -> Tensor:
         return group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
