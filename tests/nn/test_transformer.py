@@ -138,7 +138,7 @@ def test_encoder_and_decoder_stacks_match_torch(torch, norm_first, final_norm, m
     t_layer = torch.nn.TransformerEncoderLayer(D, HEADS, FF, **opts).double()
     e_layer = nn.TransformerEncoderLayer(D, HEADS, FF, **opts).double()
     t_norm = torch.nn.LayerNorm(D).double() if final_norm else None
-    e_norm = _layer_norm(D) if final_norm else None
+    e_norm = nn.LayerNorm(D).double() if final_norm else None
     tmod = torch.nn.TransformerEncoder(t_layer, 2, t_norm, enable_nested_tensor=False)
     emod = nn.TransformerEncoder(e_layer, 2, e_norm)
     mask, kpm = _src_masks(torch, masks, L)
@@ -148,18 +148,11 @@ def test_encoder_and_decoder_stacks_match_torch(torch, norm_first, final_norm, m
     t_layer = torch.nn.TransformerDecoderLayer(D, HEADS, FF, **opts).double()
     e_layer = nn.TransformerDecoderLayer(D, HEADS, FF, **opts).double()
     t_norm = torch.nn.LayerNorm(D).double() if final_norm else None
-    e_norm = _layer_norm(D) if final_norm else None
+    e_norm = nn.LayerNorm(D).double() if final_norm else None
     tmod = torch.nn.TransformerDecoder(t_layer, 2, t_norm)
     emod = nn.TransformerDecoder(e_layer, 2, e_norm)
     kwargs = dict(tgt_mask=mask, tgt_key_padding_mask=kpm)
     parity(torch, emod, tmod, [_seq(torch, L, False), _seq(torch, S, False)], kwargs)
-
-
-def _layer_norm(d):
-    layer_norm = getattr(nn, "LayerNorm", None)
-    if layer_norm is None:  # until the shared LayerNorm lands
-        from ember._src.nn.transformer import LayerNorm as layer_norm
-    return layer_norm(d).double()
 
 
 def test_full_transformer_matches_torch(torch):

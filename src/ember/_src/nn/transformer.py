@@ -21,33 +21,7 @@ from ember._src.nn.containers import ModuleList
 from ember._src.nn.dropout import Dropout
 from ember._src.nn.linear import Linear
 from ember._src.nn.module import Module, Parameter
-from ember._src.ops import reduce as R
-
-
-class _LayerNorm(Module):
-    # TODO(nn.LayerNorm): replace with the shared LayerNorm once it lands.
-    def __init__(
-        self, d: int, eps: float = 1e-5, bias: bool = True, device: Any = None, dtype: Any = None
-    ) -> None:
-        super().__init__()
-        from ember._src.core.creation import ones, zeros
-
-        self.normalized_shape, self.eps = (d,), eps
-        self.weight = Parameter(ones(d, dtype=dtype, device=device))
-        if bias:
-            self.bias = Parameter(zeros(d, dtype=dtype, device=device))
-        else:
-            self.register_parameter("bias", None)
-
-    def forward(self, x: Tensor) -> Tensor:
-        mu = R.mean(x, -1, keepdim=True)
-        xc = x - mu
-        var = R.mean(xc * xc, -1, keepdim=True)
-        y = xc * (var + self.eps).rsqrt() * self.weight
-        return y if self.bias is None else y + self.bias
-
-
-LayerNorm = _LayerNorm
+from ember._src.nn.normalization import LayerNorm
 
 
 def clone_module(module: Module) -> Module:
