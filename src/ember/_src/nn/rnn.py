@@ -77,6 +77,9 @@ def _gru_step(gi: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Tensor | None) -> Ten
     return n + z * (h - n)  # (1 - z) * n + z * h
 
 
+_STEPS = {"RNN_TANH": _tanh_step, "RNN_RELU": _relu_step, "GRU": _gru_step}
+
+
 def _reset_uniform(module: Module, hidden_size: int) -> None:
     bound = 1.0 / math.sqrt(hidden_size) if hidden_size > 0 else 0.0
     for p in module.parameters():
@@ -278,22 +281,18 @@ class RNNBase(Module):
         # Outside the GRU the two biases only ever appear summed: add them once.
         if self.mode != "GRU" and b_ih is not None and b_hh is not None:
             b_ih, b_hh = b_ih + b_hh, None
-        mode = self.mode
         steps = range(len(xs) - 1, -1, -1) if direction == 1 else range(len(xs))
         ys: list[Tensor] = [None] * len(xs)  # type: ignore[list-item]
+        if self.mode == "LSTM":
+            for t in steps:
+                gi = xs[t] @ w_ih_t
+                state = _lstm_step(gi if b_ih is None else gi + b_ih, state, w_hh_t, b_hh, w_hr_t)
+                ys[t] = state[0]
+            return ys, state
+        step = _STEPS[self.mode]
         for t in steps:
             gi = xs[t] @ w_ih_t
-            if b_ih is not None:
-                gi = gi + b_ih
-            if mode == "LSTM":
-                state = _lstm_step(gi, state, w_hh_t, b_hh, w_hr_t)
-                ys[t] = state[0]
-            else:
-                step = _tanh_step if mode == "RNN_TANH" else _relu_step
-                if mode == "GRU":
-                    step = _gru_step
-                state = step(gi, state, w_hh_t, b_hh)
-                ys[t] = state
+            state = ys[t] = step(gi if b_ih is None else gi + b_ih, state, w_hh_t, b_hh)
         return ys, state
 
     def extra_repr(self) -> str:
