@@ -249,3 +249,15 @@ def test_bfloat16_keeps_its_dtype_with_python_scalars_and_trains():
     (x * x).sum().backward()
     assert x.grad.dtype is ember.bfloat16
     np.testing.assert_array_equal(x.grad.numpy().astype(np.float32), [2.0, 4.0])
+
+
+def test_integer_arithmetic_wraps_like_pytorch():
+    t = ember.tensor([250], dtype=ember.uint8)
+    assert (t + 300).tolist() == [38] and (t + 300).dtype is ember.uint8
+    assert (ember.tensor([1], dtype=ember.int8) - 130).tolist() == [127]
+
+
+def test_clamp_with_float_bounds_promotes_integer_tensors():
+    out = ember.tensor([1, 2, 3], dtype=ember.int32).clamp(min=0.5, max=2.5)
+    assert out.dtype is ember.float32 and out.tolist() == [1.0, 2.0, 2.5]
+    assert ember.tensor([1, 5]).clamp(max=3).dtype is ember.int64

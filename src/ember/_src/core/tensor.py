@@ -107,7 +107,7 @@ class Tensor:
         t._data = data
         t._node = node
         t._requires_grad = requires_grad
-        t._version = [0]
+        t._version = [0, 0]  # [version, 1 once a view shares this memory]
         t._hooks = None
         if backend is None:
             backend = CPU if type(data) is np.ndarray else backend_of_array(data)

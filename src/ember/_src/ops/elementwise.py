@@ -213,6 +213,7 @@ mul_op, mul = _binary(
     "mul",
     lambda xp, a, b: a * b,
     (lambda g, o, a, b: sum_to(g * b, a.shape), lambda g, o, a, b: sum_to(g * a, b.shape)),
+    needs=((1,), (0,)),
 )
 div_op, div_ = _binary(
     "div",
@@ -220,6 +221,7 @@ div_op, div_ = _binary(
     (lambda g, o, a, b: sum_to(g / b, a.shape), lambda g, o, a, b: sum_to(-g * o / b, b.shape)),
     kind="float",
     save_output=True,
+    needs=((1,), (1,)),
 )
 
 
@@ -413,6 +415,7 @@ where_op = defop(
     ),
     shape=_where_shape,
     promote_from=1,
+    needs=((), (0,), (0,)),
 )
 
 

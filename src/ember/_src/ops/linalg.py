@@ -45,29 +45,31 @@ def _matmul_infer(a: Any, b: Any) -> AVal:
     return AVal(out, a.dtype)
 
 
-def _as2d(a: Tensor, b: Tensor, g: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    a2 = a.unsqueeze(0) if a.ndim == 1 else a
-    b2 = b.unsqueeze(-1) if b.ndim == 1 else b
-    # The output lost b's last dim first, then a's row dim (1-d @ 1-d gives a 0-d g).
-    if b.ndim == 1:
+def _g2(g: Tensor, a_ndim: int, b_ndim: int) -> Tensor:
+    """The output gradient with the dimensions a 1-D operand dropped put back."""
+    if b_ndim == 1:
         g = g.unsqueeze(-1)
-    if a.ndim == 1:
+    if a_ndim == 1:
         g = g.unsqueeze(-2)
-    return a2, b2, g
+    return g
 
 
-def _grad_a(g: Tensor, o: Any, a: Tensor, b: Tensor) -> Tensor:
+def _grad_a(g: Tensor, o: Any, a: Any, b: Tensor) -> Tensor:
+    # `a` may be an AVal here: only its shape is needed.
     if a.ndim == 2 and b.ndim == 2:
         return matmul(g, b.mT)
-    a2, b2, g2 = _as2d(a, b, g)
-    return E.sum_to(matmul(g2, b2.mT), tuple(a2.shape)).reshape(a.shape)
+    b2 = b.unsqueeze(-1) if b.ndim == 1 else b
+    a2_shape = (1, *a.shape) if a.ndim == 1 else tuple(a.shape)
+    return E.sum_to(matmul(_g2(g, a.ndim, b.ndim), b2.mT), a2_shape).reshape(a.shape)
 
 
-def _grad_b(g: Tensor, o: Any, a: Tensor, b: Tensor) -> Tensor:
+def _grad_b(g: Tensor, o: Any, a: Tensor, b: Any) -> Tensor:
+    # `b` may be an AVal here: only its shape is needed.
     if a.ndim == 2 and b.ndim == 2:
         return matmul(a.mT, g)
-    a2, b2, g2 = _as2d(a, b, g)
-    return E.sum_to(matmul(a2.mT, g2), tuple(b2.shape)).reshape(b.shape)
+    a2 = a.unsqueeze(0) if a.ndim == 1 else a
+    b2_shape = (*b.shape, 1) if b.ndim == 1 else tuple(b.shape)
+    return E.sum_to(matmul(a2.mT, _g2(g, a.ndim, b.ndim)), b2_shape).reshape(b.shape)
 
 
 def _matmul_forward(xp: Any, a: Any, b: Any) -> Any:
@@ -82,6 +84,7 @@ matmul_op = defop(
     vjp=(_grad_a, _grad_b),
     infer=_matmul_infer,
     kind="custom",
+    needs=((1,), (0,)),
 )
 
 

@@ -93,6 +93,18 @@ def _check_leaf(self: Tensor, what: str) -> None:
         )
 
 
+def _check_view(self: Tensor, what: str) -> None:
+    """Recording an in-place op on aliased memory would leave the other alias's history
+    stale (wrong gradients), so it is refused; PyTorch rewrites the base's history."""
+    if self._version[1]:
+        raise RuntimeError(
+            f"{what}: this tensor shares memory with a view (reshape, permute, expand, slicing) "
+            "and an in-place op on it cannot be differentiated in ember; use the out-of-place "
+            "op (e.g. `y = x * 2` instead of `x.mul_(2)`), clone() first, or build the result "
+            "with ember.cat / index_put"
+        )
+
+
 def _commit(self: Tensor, out: Tensor, what: str) -> Tensor:
     """Write ``out`` into ``self``'s memory and give ``self`` ``out``'s place on the tape."""
     if out.shape != self.shape:
@@ -151,6 +163,7 @@ def _inplace(name: str, fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
                         self._version[0] += 1
                         return self
             return _commit(self, fn(self.detach(), *args, **kwargs), name + "_")
+        _check_view(self, name + "_")
         # Record against a snapshot of the old value: self's memory is about to change.
         old = Tensor._wrap(self._data.copy(), self._node, self._requires_grad)
         return _commit(self, fn(old, *args, **kwargs), name + "_")
@@ -178,6 +191,7 @@ def _setitem(self: Tensor, index: Any, value: Any) -> None:
             raise ValueError(f"__setitem__ on a tensor of shape {self.shape}: {e}") from None
         self._version[0] += 1
         return
+    _check_view(self, "__setitem__")
     old = Tensor._wrap(self._data.copy(), self._node, self._requires_grad)
     _commit(self, S.index_put(old, index, value), "__setitem__")
 

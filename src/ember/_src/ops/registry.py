@@ -5,6 +5,9 @@ A record holds the three things every face of ember reads:
 * ``forward(xp, *arrays, **attrs)``: the computation on backend arrays;
 * ``vjp``: one gradient rule per differentiable input,
   ``rule(g, out, *inputs, **attrs) -> Tensor``, written in ember ops;
+* ``needs`` (optional): for each rule, the inputs it reads; a node then keeps
+  only the inputs that the rules it will run need (the rest as AVals), so an
+  input no live rule reads can be freed or modified in place;
 * a shape rule: ``shape(*avals, **attrs) -> tuple`` for elementwise-style ops
   (the dtype follows from ``kind``), or a full ``infer(*avals, **attrs) -> AVal``.
 
@@ -54,6 +57,7 @@ class Op:
         "infer_rule",
         "kind",
         "name",
+        "needs",
         "promote_from",
         "save_inputs",
         "save_output",
@@ -75,6 +79,7 @@ class Op:
         promote_from: int = 0,
         save_inputs: bool = True,
         save_output: bool = False,
+        needs: Sequence[Sequence[int]] | None = None,
         view: bool = False,
         variadic: bool = False,
     ) -> None:
@@ -93,6 +98,9 @@ class Op:
         self.promote_from = promote_from
         self.save_inputs = save_inputs
         self.save_output = save_output
+        self.needs = None if needs is None else tuple(frozenset(n) for n in needs)
+        if self.needs is not None and (not save_inputs or len(self.needs) != len(self.vjp or ())):
+            raise ValueError(f"op {name}: needs= lists the inputs each gradient rule reads")
         self.view = view
         self.variadic = variadic
 
@@ -185,7 +193,7 @@ def apply(op: Op, *args: Any, **attrs: Any) -> Tensor:
     # An op's output normally stays on its inputs' backend; a transfer's does not.
     t = Tensor._wrap(out, None, False, backend if type(out) is backend.array_type else None)
     if op.view:
-        t._version = first._version
+        share_version(t, first)
     vjp = op.vjp
     if vjp is None or not _grad_mode.enabled:
         return t
@@ -203,12 +211,18 @@ def apply(op: Op, *args: Any, **attrs: Any) -> Tensor:
     if not needed or out.dtype.kind not in _GRAD_KINDS:
         return t
     t._requires_grad = True
-    if op.save_inputs:
+    if not op.save_inputs:
+        inputs = _avals(args)
+        versions = None
+    elif op.needs is None:
         inputs = args
         versions = tuple(a._version[0] if isinstance(a, _TENSOR) else 0 for a in args)
     else:
-        inputs = _avals(args)
-        versions = None
+        keep: frozenset[int] = frozenset()
+        for i, edge in enumerate(edges):
+            if edge is not None:
+                keep = keep | op.needs[i]
+        inputs, versions = _keep(args, keep)
     t._node = Node(
         op,
         attrs,
@@ -225,6 +239,20 @@ _GRAD_KINDS = "fcV"  # float, complex, and ml_dtypes' bfloat16
 _FAST_SCALARS = (float, int)
 
 
+def _wrap_int(value: int, np_dtype: Any) -> Any:
+    """A Python int in the integer dtype, wrapping around like PyTorch's integer arithmetic."""
+    info = np.iinfo(np_dtype)
+    if info.min <= value <= info.max:
+        return value
+    return np.asarray(value % (1 << 64), dtype=np.uint64).astype(np_dtype)
+
+
+def share_version(view: Tensor, base: Tensor) -> None:
+    """Make ``view`` share ``base``'s version counter and mark the memory as aliased."""
+    view._version = base._version
+    base._version[1] = 1
+
+
 def _cast_pair(op: Op, a: Any, b: Any) -> Any:
     """Fast path of :func:`_cast_operands` for the common binary cases."""
     ta, tb = type(a) is _TENSOR, type(b) is _TENSOR
@@ -238,6 +266,22 @@ def _cast_pair(op: Op, a: Any, b: Any) -> Any:
     elif tb and type(a) in _FAST_SCALARS and b._data.dtype.kind == "f":
         return [a, b._data]
     return _cast_operands(op, (a, b))
+
+
+def _keep(args: Sequence[Any], keep: frozenset[int]) -> tuple[tuple[Any, ...], tuple[int, ...]]:
+    """Inputs with those not in ``keep`` reduced to AVals, and the kept ones' versions."""
+    inputs, versions = [], []
+    for i, a in enumerate(args):
+        if isinstance(a, _TENSOR):
+            if i in keep:
+                inputs.append(a)
+                versions.append(a._version[0])
+                continue
+            d = a._data
+            a = AVal(d.shape, _dtype_of(d.dtype))
+        inputs.append(a)
+        versions.append(0)
+    return tuple(inputs), tuple(versions)
 
 
 def _avals(args: Sequence[Any]) -> tuple[Any, ...]:
@@ -282,6 +326,8 @@ def _cast_operands(op: Op, args: Sequence[Any]) -> tuple[list[Any], Any]:
             if i >= start and arr.dtype != np_want:
                 arr = arr.astype(np_want)
             arrays.append(arr)
+        elif type(a) is int and np_want.kind in "iu":
+            arrays.append(_wrap_int(a, np_want))
         else:
             arrays.append(a)
     return arrays, np_want

@@ -18,7 +18,7 @@ from ember._src.core import dtype as dt
 from ember._src.core.aval import AVal
 from ember._src.core.tensor import Tensor
 from ember._src.ops import elementwise as E
-from ember._src.ops.registry import DTypeError, Op, apply, defop, op_error
+from ember._src.ops.registry import DTypeError, Op, apply, defop, op_error, share_version
 
 # ----------------------------------------------------------------- reshape
 
@@ -308,7 +308,7 @@ def getitem(input: Tensor, index: Any) -> Tensor:
     idx = norm_index(index)
     out = apply(getitem_op, input, index=idx)
     if is_basic(idx):  # a view: in-place writes to either are seen by saved-value checks
-        out._version = input._version
+        share_version(out, input)
     return out
 
 
