@@ -87,7 +87,13 @@ def _binary(name: str, fwd: Any, rules: Any, kind: str = "promote", **kw: Any) -
 neg_op, neg = _unary(
     "neg", lambda xp, a: xp.negative(a), lambda g, o, a: -g, "same", save_inputs=False
 )
-sign_op, sign = _unary("sign", lambda xp, a: xp.sign(a), _zero, "same", save_inputs=False)
+sign_op, sign = _unary(
+    "sign",
+    lambda xp, a: a.copy() if a.dtype.kind == "b" else xp.sign(a),  # NumPy has no bool sign
+    _zero,
+    "same",
+    save_inputs=False,
+)
 abs_op, abs = _unary("abs", lambda xp, a: xp.abs(a), lambda g, o, a: g * sign(a), "same")
 exp_op, exp = _unary(
     "exp", lambda xp, a: xp.exp(a), lambda g, o, a: g * o, save_output=True, save_inputs=False
@@ -140,7 +146,7 @@ sigmoid_op, sigmoid = _unary(
 )
 relu_op, relu = _unary(
     "relu",
-    lambda xp, a: xp.maximum(a, 0),
+    lambda xp, a: xp.maximum(a, a.dtype.type(0)),  # a typed 0: bool stays bool
     lambda g, o, a: where(o > 0, g, 0),
     "same",
     save_output=True,

@@ -357,6 +357,10 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     d = _norm_dim(dim, input.ndim, "index_select", input, index)
     if index.ndim > 1:
         raise op_error("index_select", (input, index), "index must be 0-d or 1-d")
+    if input.ndim == 0:  # a scalar takes exactly one index, 0
+        if index.numel() != 1:
+            raise op_error("index_select", (input, index), "a 0-d input takes a single index")
+        return getitem(reshape(input, (1,)), index.reshape(())).reshape(())
     return getitem(input, (slice(None),) * d + (index.reshape(-1),))
 
 
@@ -435,8 +439,20 @@ def stack(tensors: Any, dim: int = 0) -> Tensor:
 
 
 def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
-    """The slice ``start:start+length`` along ``dim`` (a view)."""
+    """The slice ``start:start+length`` along ``dim`` (a view); a negative start counts from
+    the end."""
     d = _norm_dim(dim, input.ndim, "narrow", input)
+    n = input.shape[d]
+    if not -n <= start <= n:
+        raise op_error(
+            "narrow", (input,), f"start {start} out of range for a dimension of size {n}", IndexError
+        )
+    if start < 0:
+        start += n
+    if length < 0 or start + length > n:
+        raise op_error(
+            "narrow", (input,), f"start ({start}) + length ({length}) exceeds dimension size {n}"
+        )
     return getitem(input, (slice(None),) * d + (slice(start, start + length),))
 
 
@@ -467,7 +483,9 @@ def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     if chunks <= 0:
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
     d = _norm_dim(dim, input.ndim, "chunk", input)
-    return split(input, builtins.max(-(-input.shape[d] // chunks), 1), d)
+    if input.shape[d] == 0:  # PyTorch gives ``chunks`` empty pieces
+        return split(input, [0] * chunks, d)
+    return split(input, -(-input.shape[d] // chunks), d)
 
 
 def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
@@ -830,6 +848,8 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
     d = _norm_dim(dim, input.ndim, "topk", input)
     if not 0 <= k <= (input.shape[d] if input.ndim else 1):
         raise op_error("topk", (input,), f"k={k} is out of range for dimension {d}")
+    if input.ndim == 0:  # as PyTorch: the scalar itself, index 0
+        return sort(input)
     idx = narrow(argsort(input, d, descending=largest, stable=True), d, 0, k)
     return values_indices(take_along_dim(input, idx, d), idx)
 
