@@ -444,9 +444,8 @@ def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
     d = _norm_dim(dim, input.ndim, "narrow", input)
     n = input.shape[d]
     if not -n <= start <= n:
-        raise op_error(
-            "narrow", (input,), f"start {start} out of range for a dimension of size {n}", IndexError
-        )
+        problem = f"start {start} out of range for a dimension of size {n}"
+        raise op_error("narrow", (input,), problem, IndexError)
     if start < 0:
         start += n
     if length < 0 or start + length > n:
