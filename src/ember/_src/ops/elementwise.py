@@ -404,6 +404,8 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
     result = compute_dtype((input, min, max))
     if result is not input.dtype:
         input = input.to(result)
+    if not result.is_floating_point:  # an int bound wraps into the dtype (uint8: -2 -> 254)
+        min, max = (b if b is None else np.asarray(b).astype(result.np)[()] for b in (min, max))
     return apply(clamp_op, input, min=min, max=max)
 
 
