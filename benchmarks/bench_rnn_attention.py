@@ -3,6 +3,8 @@
     python -m benchmarks.bench_rnn_attention                 # 3 interleaved rounds, 2 threads
     python -m benchmarks.bench_rnn_attention --threads 1     # steadier on a shared machine
     python -m benchmarks.bench_rnn_attention --profile lstm  # where ember's LSTM step goes
+    python -m benchmarks.bench_rnn_attention --ablation      # per-step vs whole-sequence input
+                                                             # projection in ember's LSTM
 
 Cases (float32, one training step = forward, ``loss.backward()``,
 ``optimizer.step()`` with plain SGD, ``zero_grad()``):
@@ -186,6 +188,46 @@ def _group(path: str, func: str) -> str:
     return "other (Python builtins, creation, random)"
 
 
+def ablation(rounds: int) -> None:
+    """CPU time of ember's LSTM step with the input projected per step (as shipped) or
+    once for the whole sequence and sliced per step (backward then scatters every slice's
+    gradient into a full-size array)."""
+    import statistics as st
+
+    import ember
+    from ember._src.nn import rnn
+    from ember._src.ops import shape as S
+
+    def whole_sequence(self: Any, layer: int, direction: int, xs: list[Any], state: Any) -> Any:
+        w_ih, w_hh, b_ih, b_hh, _ = self._layer_params(layer, direction)
+        gis = S.unbind(S.stack(xs, 0) @ S.t(w_ih) + (b_ih + b_hh), 0)
+        w_hh_t, ys = S.t(w_hh), []
+        for gi in gis:
+            state = rnn._lstm_step(gi, state, w_hh_t, None)
+            ys.append(state[0])
+        return ys, state
+
+    step, _ = make_step("ember", "lstm")
+    variants = {
+        "per-step projection": rnn.RNNBase._run,
+        "whole-sequence projection": whole_sequence,
+    }
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, run in variants.items():
+            rnn.RNNBase._run = run
+            step()
+            t0 = time.process_time()
+            for _ in range(5):
+                step()
+            times[name].append((time.process_time() - t0) / 5)
+    rnn.RNNBase._run = variants["per-step projection"]
+    base = st.median(times["per-step projection"])
+    print(f"ember LSTM step, CPU time, median of {rounds} rounds ({ember.__version__}):")
+    for name, ts in times.items():
+        print(f"  {name:28s} {1e3 * st.median(ts):8.2f} ms  {st.median(ts) / base:5.2f}x")
+
+
 # ----------------------------------------------------------------- runner
 def worker_env(threads: int) -> dict[str, str]:
     env = dict(os.environ)
@@ -220,6 +262,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", nargs="+", choices=CASES, default=list(CASES))
     parser.add_argument("--profile", choices=CASES, help="profile ember's step instead")
     parser.add_argument("--steps", type=int, default=20, help="steps to profile")
+    parser.add_argument("--ablation", action="store_true", help="LSTM projection variants")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
     parser.add_argument("--case", choices=CASES, help=argparse.SUPPRESS)
@@ -230,6 +273,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.profile:
         profile(args.profile, args.steps, args.top)
+        return
+    if args.ablation:
+        ablation(max(args.rounds, 6))
         return
 
     results: dict[tuple[str, str], list[float]] = {}
