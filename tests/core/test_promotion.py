@@ -129,10 +129,6 @@ def test_tensor_scalar_result_dtype_matches_torch(op: str, shape: tuple[int, ...
     mismatches = []
     for a in DTYPES:
         for s in SCALARS:
-            if a == "uint8" and s == -2:
-                # BUG(core): registry.apply hands Python ints to NumPy unconverted, and NumPy 2
-                # raises OverflowError for -2 as uint8; PyTorch wraps it (uint8 + -2 -> 255).
-                continue
             want = torch_result(tfn, torch.ones(shape, dtype=getattr(torch, a)), s)
             if want is None:
                 continue
