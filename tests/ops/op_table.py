@@ -449,6 +449,8 @@ def sort_ref(a: np.ndarray, dim: int = -1, descending: bool = False, stable: boo
 
 
 def topk_ref(a: np.ndarray, k: int, dim: int = -1, largest: bool = True) -> Any:
+    if a.ndim == 0:  # PyTorch: the scalar itself, index 0
+        return a, np.zeros((), np.int64)
     idx = np.take(sort_ref(a, dim, largest)[1], np.arange(k), axis=dim)
     return np.take_along_axis(a, idx, axis=dim), idx
 
@@ -472,6 +474,12 @@ def split_ref(a: np.ndarray, sections: Any, dim: int = 0) -> tuple[np.ndarray, .
     else:
         cuts = list(np.cumsum(sections)[:-1])
     return tuple(np.split(a, cuts, axis=dim))
+
+
+def chunk_ref(a: np.ndarray, chunks: int, dim: int = 0) -> tuple[np.ndarray, ...]:
+    if a.shape[dim] == 0:
+        return tuple(a.copy() for _ in range(chunks))
+    return split_ref(a, math.ceil(a.shape[dim] / chunks), dim)
 
 
 def flatten_ref(a: np.ndarray, start_dim: int = 0, end_dim: int = -1) -> np.ndarray:
@@ -577,7 +585,12 @@ UNARY: list[OpInfo] = [
         inplace=method("abs_"),
     ),
     OpInfo(
-        "sign", ember.sign, np.sign, unary_samples("away"), torch="sign", dtypes=(*FLOATS, "int64")
+        "sign",
+        ember.sign,
+        lambda a: a.copy() if a.dtype == bool else np.sign(a),  # NumPy has no bool sign
+        unary_samples("away"),
+        torch="sign",
+        dtypes=(*FLOATS, "int64", "bool"),
     ),
     OpInfo("exp", ember.exp, np.exp, unary_samples(), torch="exp", inplace=method("exp_")),
     OpInfo("log", ember.log, np.log, unary_samples("pos"), torch="log", inplace=method("log_")),
@@ -1403,6 +1416,7 @@ def _chunk_samples(m: Maker) -> Iterator[Sample]:
     yield S(m.uniform((2, 6)), 3, dim=1)
     yield S(m.uniform((2, 6)), 4, dim=-1, desc="fewer chunks than asked")
     yield S(m.uniform((5, 2), T=True), 2, dim=1, desc="transposed")
+    yield S(m.uniform((2, 0)), 3, dim=1, desc="empty dim: chunks empty pieces")
 
 
 def _pad_samples(m: Maker) -> Iterator[Sample]:
@@ -1508,6 +1522,7 @@ def _index_select_samples(m: Maker) -> Iterator[Sample]:
     yield S(m.uniform((3, 4)), 1, np.array(2), desc="0-d index")
     yield S(m.uniform((3, 4)), 0, np.zeros((0,), np.int64), desc="empty index")
     yield S(m.uniform((4, 3), T=True), 1, np.array([0, 2, 2]), desc="transposed")
+    yield S(m.uniform(()), 0, np.array([0]), desc="0-d input")
 
 
 def _masked_fill_samples(m: Maker) -> Iterator[Sample]:
@@ -1574,6 +1589,7 @@ def _topk_samples(m: Maker) -> Iterator[Sample]:
     yield S(m.distinct((3, 4)), 3, -1, False, desc="smallest")
     yield S(m.distinct((4, 3), T=True), 2, 1, desc="transposed")
     yield S(m.distinct((3, 4)), 0, desc="k=0")
+    yield S(m.distinct(()), 1, desc="0-d")
     if m.is_float:
         nans = np.array([[1.0, np.nan, 3.0, np.inf, -1.0]], m.dtype)
         yield S(nans, 2, desc="NaN is the largest", fd=False)
@@ -1741,7 +1757,7 @@ SHAPE: list[OpInfo] = [
     OpInfo(
         "chunk",
         ember.chunk,
-        lambda a, chunks, dim=0: split_ref(a, math.ceil(a.shape[dim] / chunks), dim),
+        chunk_ref,
         _chunk_samples,
         torch="chunk",
     ),
@@ -1756,7 +1772,14 @@ SHAPE: list[OpInfo] = [
         "narrow",
         ember.narrow,
         lambda a, dim, start, length: np.take(a, np.arange(start, start + length), axis=dim),
-        lambda m: iter([S(m.uniform((4, 3)), 0, 1, 2), S(m.uniform((4, 3)), -1, 0, 3)]),
+        lambda m: iter(
+            [
+                S(m.uniform((4, 3)), 0, 1, 2),
+                S(m.uniform((4, 3)), -1, 0, 3),
+                S(m.uniform((4, 3)), 0, -2, 2, desc="negative start"),
+                S(m.uniform((4, 3)), 1, 3, 0, desc="empty at the end"),
+            ]
+        ),
         torch="narrow",
     ),
     OpInfo(
@@ -1816,7 +1839,7 @@ SHAPE: list[OpInfo] = [
     OpInfo(
         "index_select",
         ember.index_select,
-        lambda a, dim, index: np.take(a, index.reshape(-1), axis=dim),
+        lambda a, dim, index: a.copy() if a.ndim == 0 else np.take(a, index.reshape(-1), dim),
         _index_select_samples,
         torch="index_select",
     ),
