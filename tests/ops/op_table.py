@@ -635,6 +635,8 @@ UNARY: list[OpInfo] = [
         dtypes=(*FLOATS, "int64"),
         inplace=method("relu_"),
     ),
+    # PyTorch refuses relu on bool; ember keeps the dtype its shape rule promises.
+    OpInfo("relu_bool", ember.relu, np.copy, unary_samples(), dtypes=("bool",), grad=False),
     OpInfo("erf", ember.erf, erf_ref, unary_samples(), torch="erf"),
     OpInfo(
         "reciprocal",
