@@ -10,7 +10,6 @@ Example:
 
 import builtins
 
-from ember import nn
 from ember._src.core.autograd import (
     GradError,
     enable_grad,
@@ -202,3 +201,8 @@ true_divide = div
 concatenate = concat
 if _bfloat16 is not None:
     bfloat16 = _bfloat16
+
+# Subpackages last: they build on the names above.
+from ember import nn  # noqa: E402, I001
+from ember import optim  # noqa: E402
+from ember import data  # noqa: E402
