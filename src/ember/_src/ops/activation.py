@@ -5,11 +5,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ember._src.core.dtype import float32
 from ember._src.core.tensor import Tensor
 from ember._src.ops import elementwise as E
 from ember._src.ops import reduce as R
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+# Half-precision softmax is computed in float32 and rounded once, as PyTorch does on CPU.
+_HALF = ("float16", "bfloat16")
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
@@ -44,6 +47,8 @@ def softmax(input: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:
     """
     if dtype is not None:
         input = input.to(dtype)
+    if input.dtype.name in _HALF:
+        return softmax(input.to(float32), dim).to(input.dtype)
     d = -1 if dim is None else dim
     z = input - R.amax(input, d, keepdim=True).detach()
     e = E.exp(z)
@@ -54,6 +59,8 @@ def log_softmax(input: Tensor, dim: int | None = None, dtype: Any = None) -> Ten
     """log(softmax(x)) computed as x - logsumexp(x), stable for large inputs."""
     if dtype is not None:
         input = input.to(dtype)
+    if input.dtype.name in _HALF:
+        return log_softmax(input.to(float32), dim).to(input.dtype)
     d = -1 if dim is None else dim
     z = input - R.amax(input, d, keepdim=True).detach()
     return z - E.log(R.sum(E.exp(z), d, keepdim=True))
