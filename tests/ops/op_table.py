@@ -2076,6 +2076,11 @@ def _softmax_samples(m: Maker) -> Iterator[Sample]:
     yield S(m.uniform((2, 3), 900, 1000), 1, desc="large: no overflow")
 
 
+def _half_ref(ref: Callable[..., Any]) -> Callable[..., Any]:
+    """A float32 reference rounded once to the input's half-precision dtype."""
+    return lambda a, dim: ref(a.astype(np.float32), dim).astype(a.dtype)
+
+
 ACTIVATION: list[OpInfo] = [
     OpInfo("softmax", ember.softmax, softmax_ref, _softmax_samples, torch="softmax"),
     OpInfo(
@@ -2089,6 +2094,19 @@ ACTIVATION: list[OpInfo] = [
         dtypes=("float32",),
         torch=lambda x, dim: torch.softmax(x, dim, dtype=torch.float64),
     ),
+    *[
+        OpInfo(
+            f"{name}_float16",
+            getattr(ember, name),
+            _half_ref(ref),
+            lambda m: (s for s in _softmax_samples(m) if "large" not in s.desc),
+            dtypes=("float16",),
+            grad=False,
+            torch=name,
+            tol={"float16": (4e-3, 1e-3)},  # a few float16 ulps: PyTorch is that far off
+        )
+        for name, ref in (("softmax", softmax_ref), ("log_softmax", log_softmax_ref))
+    ],
 ]
 
 
