@@ -183,7 +183,7 @@ def test_forward_matches_torch(info: OpInfo, dtype: str) -> None:
     pytest.importorskip("torch")
     fn = info.torch_fn()
     assert fn is not None
-    rtol, atol = info.tolerance(dtype)
+    rtol, atol = info.torch_tolerance(dtype)
     for s in info.make_samples(dtype):
         if not s.torch:
             continue
