@@ -185,7 +185,7 @@ def run_worker(framework: str, args: argparse.Namespace) -> dict[str, Any] | str
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         return f"{framework} worker failed: {last}"
-    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+    return json.loads(proc.stdout)
 
 
 def main(argv: list[str] | None = None) -> None:
