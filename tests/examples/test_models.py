@@ -22,3 +22,7 @@ def test_digits_cnn_reaches_97_percent():
     pytest.importorskip("sklearn")
     acc = load("digits_cnn").main(["--epochs", "20"])
     assert acc >= 0.97
+
+
+def test_lstm_learns_digit_sums_above_95_percent():
+    assert load("lstm_sequence").main([]) >= 0.95
