@@ -25,7 +25,7 @@ class DigitSum(nn.Module):
         self.head = nn.Linear(hidden, 9 * length + 1)
 
     def forward(self, digits: ember.Tensor) -> ember.Tensor:
-        out, (h, c) = self.lstm(self.embed(digits))
+        _, (h, _) = self.lstm(self.embed(digits))
         return self.head(h[-1])
 
 
