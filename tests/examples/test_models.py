@@ -26,3 +26,8 @@ def test_digits_cnn_reaches_97_percent():
 
 def test_lstm_learns_digit_sums_above_95_percent():
     assert load("lstm_sequence").main([]) >= 0.95
+
+
+def test_char_transformer_loss_falls_well_below_unigram_entropy():
+    final, unigram = load("char_transformer").main(["--steps", "300"])
+    assert final < 0.7 * unigram
