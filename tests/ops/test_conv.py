@@ -182,6 +182,36 @@ def test_conv_weight_forward_matches_loops(case, dtype):
     np.testing.assert_allclose(got.numpy(), want, *TOL[dtype])
 
 
+@pytest.mark.parametrize("layout", ["batch", "sample"])
+def test_both_gemm_layouts_match_loops(monkeypatch, layout):
+    """The kernels pick a GEMM layout by size; each layout must be right everywhere."""
+    monkeypatch.setattr(C, "_FORCE_LAYOUT", layout)
+    for case in CONV_CASES:
+        x, w, g = arrays(case)
+        a = attrs(case)
+        ex, ew, eg = ember.tensor(x), ember.tensor(w), ember.tensor(g)
+        ks, opad = tuple(w.shape[2:]), transpose_opad(case)
+        np.testing.assert_allclose(run_conv(ex, ew, **a).numpy(), ref_conv(x, w, **a), 1e-12, 1e-12)
+        np.testing.assert_allclose(
+            run_transpose(eg, ew, opad, **a).numpy(),
+            ref_conv_transpose(g, w, output_padding=opad, **a),
+            1e-12,
+            1e-12,
+        )
+        np.testing.assert_allclose(
+            run_weight(ex, eg, ks, **a).numpy(),
+            ref_conv_weight(x, g, kernel_size=ks, **a),
+            1e-12,
+            1e-12,
+        )
+    x = ember.zeros(0, 2, 5, 5, requires_grad=True)  # an empty batch
+    w = ember.ones(3, 2, 3, 3, requires_grad=True)
+    y = C.conv(x, w, padding=1)
+    assert y.shape == (0, 3, 5, 5)
+    y.sum().backward()
+    assert x.grad.shape == x.shape and w.grad.shape == w.shape
+
+
 def test_adjoint_identities():
     """<conv(x, w), y> = <x, conv_transpose(y, w)> = <w, conv_weight(x, y)>."""
     for case in CONV_CASES:

@@ -13,8 +13,11 @@ any order are convolutions again:
 Padding is a (low, high) pair per spatial dimension, so asymmetric padding
 (``'same'`` with an even kernel) needs no extra op. The forward passes call
 the backend's kernels by name (``conv``, ``conv_transpose``, ``conv_weight``);
-the NumPy kernels at the end of this file are im2col + batched GEMM, chosen
-over ``einsum``/``tensordot`` on sliding-window views by measurement
+the NumPy kernels at the end of this file are im2col + GEMM. They were
+measured against ``einsum``/``tensordot`` on sliding-window views, a
+shift-and-accumulate loop over kernel offsets and one big GEMM, and use
+whichever of two GEMM layouts (one small GEMM per sample, or one GEMM over the
+whole batch with the batch innermost) is faster for the shape at hand
 (``benchmarks/bench_conv.py``).
 """
 
@@ -426,11 +429,69 @@ def _im2col(
     return view.reshape(n, c * math.prod(ks), math.prod(out))
 
 
+def _im2col_batch_last(
+    x: np.ndarray, ks: Ints, out: Ints, stride: Ints, padding: Pads, dilation: Ints
+) -> np.ndarray:
+    """Patches of ``x`` as a (C * prod(ks), prod(out) * N) array, the batch innermost.
+
+    The input is first copied batch-last, (C, *padded, N), so each patch row
+    is a run of ``out[-1] * N`` contiguous values rather than ``out[-1]``.
+    """
+    n, c = x.shape[:2]
+    xp = _batch_last(x, padding)
+    sp = xp.strides[1:-1]
+    view = as_strided(
+        xp,
+        shape=(c, *ks, *out, n),
+        strides=(
+            xp.strides[0],
+            *(st * d for st, d in zip(sp, dilation)),
+            *(st * s for st, s in zip(sp, stride)),
+            xp.strides[-1],
+        ),
+        writeable=False,
+    )
+    return view.reshape(c * math.prod(ks), math.prod(out) * n)
+
+
+def _batch_last(x: np.ndarray, padding: Pads) -> np.ndarray:
+    """``x`` (N, C, *S) zero-padded and copied batch-last: (C, *padded S, N)."""
+    full = [s + lo + hi for s, (lo, hi) in zip(x.shape[2:], padding)]
+    buf = np.zeros((x.shape[1], *full, x.shape[0]), dtype=x.dtype)
+    inner = tuple(slice(lo, lo + s) for s, (lo, _) in zip(x.shape[2:], padding))
+    buf[(slice(None), *inner, slice(None))] = np.moveaxis(x, 0, -1)
+    return buf
+
+
+# Which GEMM layout a kernel uses, from measurements on the benchmark shapes
+# (benchmarks/bench_conv.py). One (C*K, P*N) GEMM with the batch innermost
+# beats N small (C*K, P) GEMMs when the patch dimension C*K is long, at the
+# price of moving the batch axis of the operands; the forward pays that price
+# on its output, so it switches only for small images.
+_FORCE_LAYOUT: str | None = None  # "batch" or "sample": for tests and measurements
+
+
+def _layout(kernel: str, pixels: int, patch: int) -> bool:
+    """Whether ``kernel`` should use the batch-innermost layout."""
+    if _FORCE_LAYOUT is not None:
+        return _FORCE_LAYOUT == "batch"
+    if kernel == "conv":
+        return pixels < 64 and patch >= 32
+    return patch >= 64
+
+
 def _conv_cpu(
     x: np.ndarray, w: np.ndarray, *, stride: Ints, padding: Pads, dilation: Ints, groups: int
 ) -> np.ndarray:
     shape = _conv_geometry(x.shape, w.shape, stride, padding, dilation, groups)
     n, o, out = shape[0], shape[1], shape[2:]
+    if _layout("conv", math.prod(out), x.shape[1] // groups * math.prod(w.shape[2:])):
+        cols = _im2col_batch_last(x, w.shape[2:], out, stride, padding, dilation)
+        y = np.matmul(
+            w.reshape(groups, o // groups, -1),
+            cols.reshape(groups, cols.shape[0] // groups, cols.shape[1]),
+        )
+        return np.ascontiguousarray(np.moveaxis(y.reshape(o, *out, n), -1, 0))
     cols = _im2col(x, w.shape[2:], out, stride, padding, dilation)
     if groups == 1:
         y = np.matmul(w.reshape(o, -1), cols)
@@ -478,6 +539,8 @@ def _conv_transpose_cpu(
     shape = _transpose_geometry(y.shape, w.shape, stride, padding, dilation, groups, output_padding)
     n, ins = y.shape[0], y.shape[2:]
     ks, co = w.shape[2:], shape[1]
+    if _layout("conv_transpose", math.prod(ins), co // groups * math.prod(ks)):
+        return _col2im_batch_last(y, w, shape, stride, padding, dilation, groups)
     if len(ins) > 1 and all(s == 1 for s in stride):
         return _col2im_wide(y, w, shape, padding, dilation, groups)
     cols = _patch_product(y, w, groups).reshape(n, co, *ks, *ins)
@@ -493,6 +556,28 @@ def _patch_product(y: np.ndarray, w: np.ndarray, groups: int) -> np.ndarray:
     wg = w.reshape(groups, ci // groups, -1).transpose(0, 2, 1)
     cols = np.matmul(wg, y.reshape(n, groups, ci // groups, p))
     return cols.reshape(n, groups * cols.shape[2], p)
+
+
+def _col2im_batch_last(
+    y: np.ndarray, w: np.ndarray, shape: Ints, stride: Ints, padding: Pads, dilation: Ints,
+    groups: int,
+) -> np.ndarray:  # fmt: skip
+    """``conv_transpose`` with one GEMM over the batch and image, the batch innermost."""
+    n, ci, ins, ks = y.shape[0], y.shape[1], y.shape[2:], w.shape[2:]
+    co, out = shape[1], shape[2:]
+    yt = np.moveaxis(y, 0, -1).reshape(groups, ci // groups, math.prod(ins) * n)
+    wg = w.reshape(groups, ci // groups, -1).transpose(0, 2, 1)
+    cols = np.matmul(wg, yt).reshape(co, *ks, *ins, n)
+    full = [
+        max((i - 1) * s + d * (k - 1) + 1, lo + o)
+        for i, s, d, k, (lo, _), o in zip(ins, stride, dilation, ks, padding, out)
+    ]
+    buf = np.zeros((co, *full, n), dtype=y.dtype)
+    for k, dst in window_slices(ks, ins, stride, dilation):
+        src: tuple[Any, ...] = (slice(None), *k)
+        buf[(*dst[1:], slice(None))] += cols[src]
+    crop = tuple(slice(lo, lo + o) for (lo, _), o in zip(padding, out))
+    return np.ascontiguousarray(np.moveaxis(buf[(slice(None), *crop, slice(None))], -1, 0))
 
 
 def _col2im_wide(
@@ -537,7 +622,15 @@ def _conv_weight_cpu(
 ) -> np.ndarray:
     shape = _weight_geometry(x.shape, g.shape, stride, padding, dilation, groups, kernel_size)
     n, o = g.shape[:2]
-    cols = _im2col(x, kernel_size, g.shape[2:], stride, padding, dilation)
+    out = g.shape[2:]
+    if _layout("conv_weight", math.prod(out), x.shape[1] // groups * math.prod(kernel_size)):
+        cols = _im2col_batch_last(x, kernel_size, out, stride, padding, dilation)
+        gt = np.moveaxis(g, 0, -1).reshape(groups, o // groups, cols.shape[1])
+        dw = np.matmul(
+            gt, cols.reshape(groups, cols.shape[0] // groups, cols.shape[1]).transpose(0, 2, 1)
+        )
+        return dw.reshape(shape)
+    cols = _im2col(x, kernel_size, out, stride, padding, dilation)
     p = cols.shape[-1]
     gm = g.reshape(n, groups, o // groups, p)
     cm = cols.reshape(n, groups, cols.shape[1] // groups, p)
