@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> tuple[float, float]:
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
-        recent = (recent + [loss.item()])[-50:]
+        recent = [*recent, loss.item()][-50:]
         if step % 100 == 0 or step == args.steps:
             print(f"step {step:4d}  loss {sum(recent) / len(recent):.3f} nats/char")
     final = sum(recent) / len(recent)

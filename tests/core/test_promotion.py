@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 
 import ember
@@ -18,9 +19,8 @@ from ember._src.core import dtype as dt
 pytestmark = pytest.mark.torch
 
 DTYPES = [d.name for d in dt.ALL]
-SCALARS = [True, 3, -2, 2.5]
-# BUG(core): NumPy integer scalars are left out: dtype.scalar_category counts np.int64(3)
-# as a float, so int64 tensor * np.int64(3) gives float32 (PyTorch: int64).
+# np.bool_ is left out: PyTorch promotes it like a float (ember treats it as a bool).
+SCALARS = [True, 3, -2, 2.5, np.int64(3), np.float32(2.5)]
 
 # name: (ember fn, torch fn); both take (a, b).
 BINARY: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {

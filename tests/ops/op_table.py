@@ -1391,12 +1391,8 @@ def _cat_samples(m: Maker) -> Iterator[Sample]:
 
 
 def _cat_mixed(m: Maker) -> Iterator[Sample]:
-    # BUG(core): the gradient for the float32 input comes back float64 (run_backward does
-    # not cast gradients to the input's dtype, PyTorch does), so PyTorch's gradient is not
-    # compared here.
-    yield S(
-        m.uniform((2, 3)), m.uniform((1, 3)).astype(np.float64), desc="promotes", torch_grad=False
-    )
+    # Each input's gradient comes back in that input's dtype, as in PyTorch.
+    yield S(m.uniform((2, 3)), m.uniform((1, 3)).astype(np.float64), desc="promotes")
 
 
 def _stack_samples(m: Maker) -> Iterator[Sample]:

@@ -285,6 +285,9 @@ def run_backward(
                 gi = op.rule(i)(g, out, *inputs, **node.attrs)
                 if gi is None:
                     continue
+                in_dtype = inputs[i].dtype
+                if gi.dtype is not in_dtype:  # a promoted input gets its own dtype back
+                    gi = gi.to(in_dtype)
                 if type(e) is not Node:
                     leaves[id(e)] = e
                 _accumulate(grads, id(e), gi)

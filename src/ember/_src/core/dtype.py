@@ -157,9 +157,10 @@ def promote_types(a: dtype, b: dtype) -> dtype:
 
 
 def scalar_category(x: object) -> int:
-    if isinstance(x, bool):
+    """BOOL, INT or FLOAT for a Python or NumPy scalar."""
+    if isinstance(x, (bool, np.bool_)):
         return BOOL
-    if isinstance(x, int):
+    if isinstance(x, (int, np.integer)):
         return INT
     return FLOAT
 

@@ -338,6 +338,8 @@ class Tensor:
         return (self[i] for i in range(self._data.shape[0]))
 
     __hash__ = object.__hash__
+    # NumPy defers to our reflected operators (np.int64(3) + t calls t.__radd__).
+    __array_ufunc__ = None
 
     def __repr__(self) -> str:
         return _format(self)

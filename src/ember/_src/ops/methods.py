@@ -267,6 +267,8 @@ def _rbinop(op: Any) -> Callable[[Tensor, Any], Tensor]:
 def _invert(self: Tensor) -> Tensor:
     if self.dtype is dt.bool_:
         return E.logical_not(self)
+    if not self.dtype.category == dt.INT:
+        raise TypeError(f"~ (bitwise not) needs an integer or bool tensor, got {self.dtype}")
     return -self - 1
 
 

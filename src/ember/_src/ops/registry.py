@@ -326,6 +326,8 @@ def _cast_operands(op: Op, args: Sequence[Any]) -> tuple[list[Any], Any]:
             if i >= start and arr.dtype != np_want:
                 arr = arr.astype(np_want)
             arrays.append(arr)
+        elif isinstance(a, np.generic):  # a NumPy scalar acts as the Python scalar it holds
+            arrays.append(a.item())
         elif type(a) is int and np_want.kind in "iu":
             arrays.append(_wrap_int(a, np_want))
         else:
