@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import pathlib
 
 import pytest
@@ -31,3 +32,13 @@ def test_lstm_learns_digit_sums_above_95_percent():
 def test_char_transformer_loss_falls_well_below_unigram_entropy():
     final, unigram = load("char_transformer").main(["--steps", "300"])
     assert final < 0.7 * unigram
+
+
+def test_seed_torch_lua_program_fits_its_labels_with_adam_through_a_closure():
+    spec = importlib.util.spec_from_file_location("lua_net", EXAMPLES / "seed" / "torch_lua_net.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    losses = mod.train(steps=25)
+    assert losses[-1] < 0.5 * losses[0]
+    assert all(b < a for a, b in itertools.pairwise(losses))  # Adam at lr 1e-3 descends steadily
