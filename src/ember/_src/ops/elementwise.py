@@ -147,7 +147,8 @@ sigmoid_op, sigmoid = _unary(
 relu_op, relu = _unary(
     "relu",
     lambda xp, a: xp.maximum(a, a.dtype.type(0)),  # a typed 0: bool stays bool
-    lambda g, o, a: where(o > 0, g, 0),
+    # Multiplying by the mask is several times faster than where() on NumPy.
+    lambda g, o, a: g * (o > 0).to(g.dtype),
     "same",
     save_output=True,
     save_inputs=False,

@@ -56,8 +56,8 @@ def _g2(g: Tensor, a_ndim: int, b_ndim: int) -> Tensor:
 
 def _grad_a(g: Tensor, o: Any, a: Any, b: Tensor) -> Tensor:
     # `a` may be an AVal here: only its shape is needed.
-    if a.ndim == 2 and b.ndim == 2:
-        return matmul(g, b.mT)
+    if b.ndim == 2 and a.ndim >= 2:
+        return matmul(g, b.mT)  # one GEMM over flattened rows (see _matmul_forward)
     b2 = b.unsqueeze(-1) if b.ndim == 1 else b
     a2_shape = (1, *a.shape) if a.ndim == 1 else tuple(a.shape)
     return E.sum_to(matmul(_g2(g, a.ndim, b.ndim), b2.mT), a2_shape).reshape(a.shape)
@@ -67,6 +67,9 @@ def _grad_b(g: Tensor, o: Any, a: Tensor, b: Any) -> Tensor:
     # `b` may be an AVal here: only its shape is needed.
     if a.ndim == 2 and b.ndim == 2:
         return matmul(a.mT, g)
+    if b.ndim == 2 and a.ndim > 2:  # sum over every row at once: one GEMM, no batch reduction
+        k, n = b.shape
+        return matmul(a.reshape(-1, k).mT, g.reshape(-1, n))
     a2 = a.unsqueeze(0) if a.ndim == 1 else a
     b2_shape = (*b.shape, 1) if b.ndim == 1 else tuple(b.shape)
     return E.sum_to(matmul(a2.mT, _g2(g, a.ndim, b.ndim)), b2_shape).reshape(b.shape)
@@ -75,6 +78,9 @@ def _grad_b(g: Tensor, o: Any, a: Tensor, b: Any) -> Tensor:
 def _matmul_forward(xp: Any, a: Any, b: Any) -> Any:
     if a.dtype != b.dtype:
         raise TypeError("matmul operands differ in dtype")  # infer() words the user's error
+    if a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous:
+        # (..., k) @ (k, n) is one GEMM over the flattened rows, not one per batch item.
+        return xp.matmul(a.reshape(-1, a.shape[-1]), b).reshape(*a.shape[:-1], b.shape[-1])
     return xp.matmul(a, b)
 
 
