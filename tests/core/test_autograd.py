@@ -306,3 +306,35 @@ def test_inplace_on_aliased_memory_with_grad_raises_instead_of_going_wrong():
         e = ember.zeros(3)
         e[:2].add_(1)
     np.testing.assert_array_equal(e.numpy(), [1.0, 1.0, 0.0])
+
+
+def test_slice_gradients_accumulate_sparsely_and_match_the_dense_sum():
+    rng = np.random.default_rng(0)
+    xv = rng.standard_normal((3, 6, 4))
+    x = ember.tensor(xv, requires_grad=True)
+    h = x * 1  # a non-leaf: its node receives the sparse parts
+    seen = []
+    h.register_hook(lambda g: seen.append(type(g).__name__))
+    total = h.sum() * 0.5  # a dense contribution to the same node
+    for t in range(6):
+        total = total + (h[:, t] ** 2).sum()
+    idx = ember.tensor([0, 2, 2])  # repeated integer index: must add twice
+    total = total + h[idx].sum()
+    total.backward()
+    ref = 0.5 + 2 * xv
+    ref[0] += 1
+    ref[2] += 2
+    np.testing.assert_allclose(x.grad.numpy(), ref)
+    assert seen == ["Tensor"]  # hooks see a dense gradient
+    h = ember.tensor(xv, requires_grad=True) * 1
+    (g_h,) = ember.grad((h[:, 1] * 3).sum(), h)
+    expect = np.zeros_like(xv)
+    expect[:, 1] = 3
+    np.testing.assert_allclose(g_h.numpy(), expect)
+
+
+def test_slice_gradients_of_a_leaf_are_dense_and_owned():
+    x = leaf([1.0, 2.0, 3.0])
+    (x[0] + x[2] * 2).backward()
+    np.testing.assert_allclose(x.grad.numpy(), [1.0, 0.0, 2.0])
+    assert type(x.grad) is ember.Tensor

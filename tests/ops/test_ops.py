@@ -273,11 +273,16 @@ def recording() -> Iterator[list[tuple[registry.Op, tuple[Any, ...], dict[str, A
 
 
 def exercise(info: OpInfo, dtype: str, s: Sample) -> None:
-    """Run the forward and, where differentiable, one backward pass of a sample."""
+    """Run the forward and, where differentiable, one recorded backward pass of a sample.
+
+    ``create_graph=True`` makes every gradient rule run as ops on the tape (without it the
+    engine may sum slice gradients sparsely, bypassing the index_scatter primitive).
+    """
     args = [to_ember(a, requires_grad=info.grad) for a in s.args]
     outs = [o for o in float_outputs(info.op(*args, **s.kwargs)) if o.requires_grad]
     if outs:
-        ember.grad(outs, grad_inputs(args), [ember.ones_like(o) for o in outs], allow_unused=True)
+        ones = [ember.ones_like(o) for o in outs]
+        ember.grad(outs, grad_inputs(args), ones, allow_unused=True, create_graph=True)
 
 
 @pytest.mark.parametrize("info", ops(lambda i: True))

@@ -260,7 +260,7 @@ def run_backward(
         for node in _toposort(root_nodes):
             if id(node) not in grads:
                 continue
-            g = grads.pop(id(node))
+            g = _dense(grads.pop(id(node)))
             if node.hooks:
                 for hook in node.hooks:
                     new = hook(g)
@@ -286,8 +286,8 @@ def run_backward(
                 if gi is None:
                     continue
                 in_dtype = inputs[i].dtype
-                if gi.dtype is not in_dtype:  # a promoted input gets its own dtype back
-                    gi = gi.to(in_dtype)
+                if type(gi) is not IndexGrad and gi.dtype is not in_dtype:
+                    gi = gi.to(in_dtype)  # a promoted input gets its own dtype back
                 if type(e) is not Node:
                     leaves[id(e)] = e
                 _accumulate(grads, id(e), gi)
@@ -298,7 +298,7 @@ def run_backward(
         if capture is not None:
             for i, t in enumerate(capture):
                 if t._node is None:
-                    captured[i] = grads.get(id(t))
+                    captured[i] = _dense(grads.get(id(t)))
                 if captured[i] is None and not allow_unused:
                     raise GradError(
                         f"input {i} of ember.grad (shape {tuple(t.shape)}) was not used to "
@@ -312,15 +312,56 @@ def run_backward(
         _mode.enabled = prev
 
 
-def _accumulate(grads: dict[int, Tensor], key: int, g: Tensor) -> None:
+class IndexGrad:
+    """A gradient that is zero except at some indices of a ``shape``-shaped tensor.
+
+    The gradient of ``x[index]`` without ``create_graph``: the engine keeps the
+    (index, values) parts and builds one dense array when the gradient is used,
+    so backward through T slices of a tensor costs O(T) rather than T full-size
+    zero arrays. This is accumulation bookkeeping on arrays; no graph is recorded.
+    """
+
+    __slots__ = ("parts", "shape")
+
+    def __init__(self, shape: tuple[int, ...], index: tuple[Any, ...], values: Tensor) -> None:
+        self.shape = shape
+        self.parts: list[tuple[tuple[Any, ...], Tensor]] = [(index, values)]
+
+    def dense(self, base: Tensor | None = None) -> Tensor:
+        first = self.parts[0][1]
+        xp = first._backend.xp
+        out = base._data.copy() if base is not None else xp.zeros(self.shape, first._data.dtype)
+        for index, values in self.parts:
+            if any(getattr(v, "dtype", None) is not None and v.dtype.kind in "iu" for v in index):
+                xp.add.at(out, index, values._data)  # integer indices may repeat
+            else:
+                out[index] += values._data
+        return type(first)._wrap(out, None, False, first._backend)
+
+
+def _dense(g: Any) -> Any:
+    return g.dense() if type(g) is IndexGrad else g
+
+
+def _accumulate(grads: dict[int, Any], key: int, g: Any) -> None:
     old = grads.get(key)
-    grads[key] = g if old is None else old + g
+    if old is None:
+        grads[key] = g
+    elif type(g) is IndexGrad:
+        if type(old) is IndexGrad:
+            old.parts.extend(g.parts)
+        else:
+            grads[key] = g.dense(old)
+    elif type(old) is IndexGrad:
+        grads[key] = old.dense(g)
+    else:
+        grads[key] = old + g
 
 
 def _to_leaves(grads: dict[int, Tensor], leaves: dict[int, Tensor], create_graph: bool) -> None:
     stored: set[int] = set()
     for key, leaf in leaves.items():
-        g = grads.get(key)
+        g = _dense(grads.get(key))
         if g is None or not leaf._requires_grad:
             continue
         if leaf._hooks:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ember._src.core import dtype as dt
+from ember._src.core.autograd import IndexGrad, is_grad_enabled
 from ember._src.core.aval import AVal
 from ember._src.core.tensor import Tensor
 from ember._src.ops import elementwise as E
@@ -280,10 +281,16 @@ def _scatter_into(xp: Any, g: Any, shape: tuple[int, ...], index: tuple[Any, ...
     return z
 
 
+def _getitem_rule(g: Tensor, o: Any, a: Any, index: tuple[Any, ...]) -> Any:
+    if is_grad_enabled():  # create_graph: the scatter must be an op on the tape
+        return index_scatter(g, tuple(a.shape), index)
+    return IndexGrad(tuple(a.shape), index, g)  # summed sparsely by the engine
+
+
 getitem_op = defop(
     "getitem",
     lambda xp, a, index: a[index],
-    vjp=(lambda g, o, a, index: index_scatter(g, tuple(a.shape), index),),
+    vjp=(_getitem_rule,),
     shape=_getitem_shape,
     kind="same",
     save_inputs=False,
