@@ -6,13 +6,12 @@ the default initialization (every weight and bias uniform in
 dicts load either way.
 
 The sequence is unrolled in Python with ember ops, so autograd needs nothing
-special. Each time step projects its own input (``x_t @ W_ih^T``) instead of
-projecting the whole sequence once and slicing it: the gradient of a slice is
-a full-size array, so slicing T steps out of one (T, B, G) projection costs
-O(T^2) memory traffic in backward: 1.7-2.6x slower for an LSTM 32 -> 128 over
-50 steps (``python -m benchmarks.bench_rnn_attention --ablation``). Layer outputs
-stay a list of steps between layers for the same reason; they are stacked once
-at the end.
+special. Each layer projects its whole input sequence with one matrix multiply
+(``X @ W_ih^T`` over all T*B rows) and then slices one step at a time; the
+engine sums the slices' gradients sparsely, so that costs O(T) in backward
+(``python -m benchmarks.bench_rnn_attention --ablation`` compares it with a
+projection per step). Layer outputs stay a list of steps between layers and are
+stacked once at the end.
 """
 
 from __future__ import annotations
@@ -284,16 +283,16 @@ class RNNBase(Module):
             b_ih, b_hh = b_ih + b_hh, None
         steps = range(len(xs) - 1, -1, -1) if direction == 1 else range(len(xs))
         ys: list[Tensor] = [None] * len(xs)  # type: ignore[list-item]
+        projected = S.stack(xs, 0) @ w_ih_t  # every step's input projection in one GEMM
+        gis = S.unbind(projected if b_ih is None else projected + b_ih, 0)
         if self.mode == "LSTM":
             for t in steps:
-                gi = xs[t] @ w_ih_t
-                state = _lstm_step(gi if b_ih is None else gi + b_ih, state, w_hh_t, b_hh, w_hr_t)
+                state = _lstm_step(gis[t], state, w_hh_t, b_hh, w_hr_t)
                 ys[t] = state[0]
             return ys, state
         step = _STEPS[self.mode]
         for t in steps:
-            gi = xs[t] @ w_ih_t
-            state = ys[t] = step(gi if b_ih is None else gi + b_ih, state, w_hh_t, b_hh)
+            state = ys[t] = step(gis[t], state, w_hh_t, b_hh)
         return ys, state
 
     def extra_repr(self) -> str:
