@@ -253,3 +253,30 @@ def test_signatures_match_torch(torch):
                  "CosineEmbeddingLoss"]:  # fmt: skip
         ours = _params(getattr(ember.nn, name).__init__)
         assert ours == _params(getattr(torch.nn, name).__init__), name
+
+
+def test_conv_pool_and_norm_functions_are_public_and_agree_with_the_layers():
+    import ember.nn.functional as F
+
+    x = ember.randn(2, 3, 8, 8)
+    conv = ember.nn.Conv2d(3, 4, 3, padding=1)
+    np.testing.assert_allclose(
+        F.conv2d(x, conv.weight, conv.bias, padding=1).detach().numpy(),
+        conv(x).detach().numpy(),
+        rtol=1e-6,
+    )
+    assert F.max_pool2d(x, 2).shape == (2, 3, 4, 4)
+    assert F.avg_pool2d(x, 2).shape == (2, 3, 4, 4)
+    assert F.adaptive_avg_pool2d(x, 1).shape == (2, 3, 1, 1)
+    ln = F.layer_norm(x, (8,)).numpy()
+    np.testing.assert_allclose(ln.mean(-1), 0, atol=1e-5)
+    for name in (
+        "conv1d",
+        "conv_transpose2d",
+        "max_pool1d",
+        "avg_pool1d",
+        "adaptive_max_pool2d",
+        "batch_norm",
+        "group_norm",
+    ):
+        assert callable(getattr(F, name))

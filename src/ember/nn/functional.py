@@ -7,6 +7,9 @@ Example:
     tensor([0., 2.])
 """
 
+from ember._src.nn.conv import conv1d as conv1d
+from ember._src.nn.conv import conv2d as conv2d
+from ember._src.nn.conv import conv_transpose2d as conv_transpose2d
 from ember._src.nn.functional import bilinear as bilinear
 from ember._src.nn.functional import binary_cross_entropy as binary_cross_entropy
 from ember._src.nn.functional import (
@@ -39,9 +42,12 @@ from ember._src.nn.functional import smooth_l1_loss as smooth_l1_loss
 from ember._src.nn.functional import softmax as softmax
 from ember._src.nn.functional import softplus as softplus
 from ember._src.nn.functional import tanh as tanh
-
-# ---- convolution and pooling (conv1d, conv2d, max_pool2d, ...)
-
-# ---- normalization (batch_norm, layer_norm, group_norm)
-
-# ---- recurrent and attention layers
+from ember._src.nn.normalization import batch_norm as batch_norm
+from ember._src.nn.normalization import group_norm as group_norm
+from ember._src.nn.normalization import layer_norm as layer_norm
+from ember._src.nn.pooling import adaptive_avg_pool2d as adaptive_avg_pool2d
+from ember._src.nn.pooling import adaptive_max_pool2d as adaptive_max_pool2d
+from ember._src.nn.pooling import avg_pool1d as avg_pool1d
+from ember._src.nn.pooling import avg_pool2d as avg_pool2d
+from ember._src.nn.pooling import max_pool1d as max_pool1d
+from ember._src.nn.pooling import max_pool2d as max_pool2d
