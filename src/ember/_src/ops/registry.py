@@ -53,11 +53,13 @@ class Op:
     """One primitive: forward on arrays, gradient rules in ember ops, a shape rule."""
 
     __slots__ = (
+        "fast_pair",
         "forward",
         "infer_rule",
         "kind",
         "name",
         "needs",
+        "passthrough",
         "promote_from",
         "save_inputs",
         "save_output",
@@ -103,6 +105,9 @@ class Op:
             raise ValueError(f"op {name}: needs= lists the inputs each gradient rule reads")
         self.view = view
         self.variadic = variadic
+        # Dispatch shortcuts, decided once per op instead of on every call.
+        self.passthrough = kind in ("custom", "same")
+        self.fast_pair = not self.passthrough and promote_from == 0
 
     def rule(self, i: int) -> Rule:
         """The gradient rule for input ``i``."""
@@ -170,16 +175,25 @@ def apply(op: Op, *args: Any, **attrs: Any) -> Tensor:
         if first is None:
             raise TypeError(f"{op.name}: expected at least one Tensor argument")
     backend = first._backend
-    kind = op.kind
     want = None
     arrays: Any
-    if kind == "custom" or kind == "same":
+    if op.passthrough:
         arrays = [a._data if isinstance(a, _TENSOR) else a for a in args]
-    elif len(args) == 2 and op.promote_from == 0:
-        arrays = _cast_pair(op, args[0], args[1])
+    elif len(args) == 2 and op.fast_pair:
+        a, b = args
+        # The hottest case inline: two tensors of one dtype that the op computes in.
+        if (
+            type(a) is _TENSOR
+            and type(b) is _TENSOR
+            and a._data.dtype is b._data.dtype
+            and (op.kind != "float" or a._data.dtype.kind == "f")
+        ):
+            arrays = (a._data, b._data), None
+        else:
+            arrays = _cast_pair(op, a, b)
     else:
         arrays = _cast_operands(op, args)
-    if type(arrays) is tuple:  # the slow path: the backend may not promote as PyTorch does
+    if type(arrays) is tuple:  # (arrays, the dtype a backend that promotes differently must give)
         arrays, want = arrays
     try:
         out = op.forward(backend.xp, *arrays, **attrs)
@@ -187,7 +201,7 @@ def apply(op: Op, *args: Any, **attrs: Any) -> Tensor:
         raise _explain(op, args, attrs, e) from None
     if type(out) is not _NDARRAY and not isinstance(out, backend.array_type):
         out = backend.xp.asarray(out)
-    if want is not None and kind != "bool" and out.dtype != want:
+    if want is not None and op.kind != "bool" and out.dtype != want:
         out = out.astype(want)
 
     # An op's output normally stays on its inputs' backend; a transfer's does not.
@@ -197,17 +211,14 @@ def apply(op: Op, *args: Any, **attrs: Any) -> Tensor:
     vjp = op.vjp
     if vjp is None or not _grad_mode.enabled:
         return t
-    edges = [
-        (a._node if a._node is not None else a)
-        if isinstance(a, _TENSOR) and a._requires_grad
-        else None
-        for a in (args if op.variadic else args[: len(vjp)])
-    ]
     needed = False
-    for edge in edges:
-        if edge is not None:
+    edges = []
+    for a in args if op.variadic else args[: len(vjp)]:
+        if isinstance(a, _TENSOR) and a._requires_grad:
             needed = True
-            break
+            edges.append(a._node if a._node is not None else a)
+        else:
+            edges.append(None)
     if not needed or out.dtype.kind not in _GRAD_KINDS:
         return t
     t._requires_grad = True
