@@ -212,7 +212,7 @@ def apply(op: Op, *args: Any, **attrs: Any) -> Tensor:
     if vjp is None or not _grad_mode.enabled:
         return t
     needed = False
-    edges = []
+    edges: list[Any] = []
     for a in args if op.variadic else args[: len(vjp)]:
         if isinstance(a, _TENSOR) and a._requires_grad:
             needed = True
