@@ -206,3 +206,6 @@ if _bfloat16 is not None:
 from ember import nn  # noqa: E402, I001
 from ember import optim  # noqa: E402
 from ember import data  # noqa: E402
+
+# Saving, loading and exchanging tensors (safetensors, DLPack); attaches Tensor.__dlpack__.
+from ember._src.io.safetensors_io import load, load_metadata, save  # noqa: E402

@@ -1,0 +1,1 @@
+"""Saving, loading and exchanging tensors: safetensors checkpoints, DLPack."""
