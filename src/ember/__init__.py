@@ -209,4 +209,5 @@ from ember import data  # noqa: E402
 
 # Saving, loading and exchanging tensors (safetensors, DLPack); attaches Tensor.__dlpack__.
 from ember._src.io.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from ember._src.io.dlpack import from_dlpack  # noqa: E402
 from ember._src.io.safetensors_io import load, load_metadata, save  # noqa: E402
