@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import ember
 from ember._src.cli import info
+from ember._src.io import convert
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="print ember's version, backends, BLAS and thread counts")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=info.run)
+
+    p = sub.add_parser("convert", help="convert weight files from other frameworks to ember's")
+    convert.add_arguments(p)
     return parser
 
 
