@@ -1,0 +1,1 @@
+"""Streaming metrics (public as ``ember.metrics``)."""
