@@ -118,7 +118,7 @@ def get(identifier: Any, loss: Any = None) -> Metric | None:
     * a ``Metric`` is returned as it is, a ``Metric`` subclass is instantiated;
     * a string is a Keras metric name (table in docs/metrics.md) and becomes the
       metric's ``name``;
-    * ``"accuracy"``/``"acc"`` follow the loss, like Keras before 2.3: a binary
+    * ``"accuracy"``/``"acc"`` follow the loss, like multi-backend Keras 2: a binary
       cross-entropy gives ``BinaryAccuracy``, a sparse categorical one (or
       ``NLLLoss``, which takes class indices) ``SparseCategoricalAccuracy``, a
       categorical one ``CategoricalAccuracy``.
