@@ -135,5 +135,7 @@ def test_sparse_labels_must_be_classes():
         m.update_state([0, 3], np.zeros((2, 3)))
     with pytest.raises(ValueError, match=r"integer class labels.*\[0\.5\]"):
         m.update_state([0.5, 1], np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"integer class labels.*\[nan, -1\.0\]"):
+        m.update_state([np.nan, -1.0, 2.0], np.zeros((3, 3)))
     with pytest.raises(ValueError, match="positive integer"):
         M.TopKCategoricalAccuracy(k=0)

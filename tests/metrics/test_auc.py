@@ -140,6 +140,9 @@ def test_explicit_thresholds_and_logits():
     m = M.AUC(thresholds=[0.25, 0.5, 0.75], from_logits=True, dtype="float64")
     m.update_state(ember.tensor(y), ember.tensor(logits))
     assert m.result().item() == pytest.approx(roc_auc_score(y, p))
+    m.update_state([0, 1, 1], [-1e4, 1e4, np.inf])  # no overflow warning (-W error)
+    with pytest.raises(ValueError, match=r"\[nan\]; logits must not be NaN"):
+        m.update_state([1], [np.nan])
 
 
 @pytest.mark.parametrize("curve", ["ROC", "PR"])

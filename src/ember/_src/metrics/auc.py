@@ -113,12 +113,15 @@ class AUC(Metric):
         labels = binary_labels(self._owner, yt)
         w = weights(self._owner, sample_weight, yt.shape)
         if self.from_logits:
-            yp = 1.0 / (1.0 + np.exp(-yp))
-        elif not np.all((yp >= 0) & (yp <= 1)):
-            bad = yp[~((yp >= 0) & (yp <= 1))][:3]
+            yp = 0.5 * (1.0 + np.tanh(0.5 * yp))  # the sigmoid, without overflow
+        inside = (yp >= 0) & (yp <= 1)
+        if not np.all(inside):
+            hint = (
+                "logits must not be NaN" if self.from_logits else "pass from_logits=True for logits"
+            )
             raise ValueError(
-                f"{self._owner}: y_pred must be probabilities in [0, 1], found {bad.tolist()}; "
-                "pass from_logits=True for logits"
+                f"{self._owner}: y_pred must be probabilities in [0, 1], found "
+                f"{yp[~inside][:3].tolist()}; {hint}"
             )
         if self.multi_label:
             if yt.ndim != 2:

@@ -104,11 +104,10 @@ def sparse_labels(owner: str, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndar
             f"integer labels need shape {batch} (or {(*batch, 1)}) for these scores"
         )
     num_classes = y_pred.shape[-1]
-    labels = y_true.astype(np.int64)
-    bad = (labels != y_true) | (labels < 0) | (labels >= num_classes)
+    bad = (np.floor(y_true) != y_true) | (y_true < 0) | (y_true >= num_classes)  # NaN too
     if bad.any():
         raise ValueError(
             f"{owner}: y_true must hold integer class labels in [0, {num_classes}) for "
             f"y_pred with {num_classes} classes, found {y_true[bad][:3].tolist()}"
         )
-    return labels
+    return y_true.astype(np.int64)
