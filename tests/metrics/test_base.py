@@ -144,8 +144,10 @@ def test_merge_state_checks_what_it_merges():
     a.update_state([0, 1], np.eye(2))
     b.update_state([0, 2], np.eye(3)[[0, 2]])
     before = a.result().numpy()
-    with pytest.raises(ValueError, match=r"state 'tp' has shape \(2,\) here and \(3,\)"):
+    with pytest.raises(ValueError, match=r"shape of 'tp' is \(2,\) in one metric and \(3,\)"):
         a.merge_state([M.F1Score(), b])
+    with pytest.raises(ValueError, match=r"shape of 'tp' is \(2,\) in one metric and \(3,\)"):
+        M.F1Score().merge_state([a, b])  # the others must agree among themselves too
     np.testing.assert_array_equal(a.result().numpy(), before)
     named = M.Precision(name="p1")
     named.merge_state(M.Precision(name="p2"))  # names may differ; a single metric is fine

@@ -106,8 +106,10 @@ def test_inferred_accuracy_merges():
     assert c.kind == "binary" and c.result().item() == pytest.approx(2 / 3)
     d = M.get("acc")
     d.update_state([0, 1], [[0.9, 0.1], [0.2, 0.8]])
-    with pytest.raises(ValueError, match="this accuracy is binary, the other sparse_categorical"):
+    with pytest.raises(ValueError, match="the kind is binary in one metric and sparse_categorical"):
         c.merge_state([d])
+    with pytest.raises(ValueError, match="the kind is binary in one metric and sparse_categorical"):
+        M.get("acc").merge_state([a, d])
 
 
 def test_other_identifiers():

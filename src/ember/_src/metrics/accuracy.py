@@ -246,9 +246,10 @@ class _InferredAccuracy(Metric):
             yp = to_array(self._owner, "y_pred", y_pred)
             if yp.size == 0:
                 return
-            inner = self._build(kind_from_shapes(yt.shape, yp.shape))
+            kind = kind_from_shapes(yt.shape, yp.shape)
+            inner = self._build(kind)
             inner.update_state(yt, yp, sample_weight)
-            self._inner, self.kind = inner, _kind_of(inner)
+            self._inner, self.kind = inner, kind
             return
         self._inner.update_state(y_true, y_pred, sample_weight)
 
@@ -259,12 +260,12 @@ class _InferredAccuracy(Metric):
         return {**super().get_config(), "kind": self.kind}
 
     def _check_mergeable(self, other: Any) -> None:
-        if type(other) is not type(self):
+        # The kinds may differ in the configs while one is undecided; _signature checks them.
+        if type(other) is not type(self) or other.dtype != self.dtype:
             super()._check_mergeable(other)
-        if None not in (self.kind, other.kind) and self.kind != other.kind:
-            raise ValueError(
-                f"{self._owner}.merge_state: this accuracy is {self.kind}, the other {other.kind}"
-            )
+
+    def _signature(self) -> dict[str, Any]:
+        return {} if self.kind is None else {"the kind": self.kind}
 
     def _merge(self, other: Metric) -> None:
         assert isinstance(other, _InferredAccuracy)
@@ -274,7 +275,3 @@ class _InferredAccuracy(Metric):
             self.kind = other.kind
             self._inner = self._build(other.kind)  # type: ignore[arg-type]
         self._inner.merge_state([other._inner])
-
-
-def _kind_of(metric: Metric) -> str:
-    return next(k for k, cls in _KINDS.items() if type(metric) is cls)

@@ -79,6 +79,14 @@ class Metric:
         others = [metrics] if isinstance(metrics, Metric) else list(metrics)
         for other in others:
             self._check_mergeable(other)
+        seen: dict[str, Any] = {}
+        for metric in (self, *others):
+            for key, value in metric._signature().items():
+                if seen.setdefault(key, value) != value:
+                    raise ValueError(
+                        f"{self._owner}.merge_state: {key} is {seen[key]} in one metric and "
+                        f"{value} in another (different numbers of classes?)"
+                    )
         for other in others:
             self._merge(other)
 
@@ -115,13 +123,10 @@ class Metric:
                 f"{self._owner}.merge_state: configs differ ({mine} vs {theirs}); only "
                 "metrics built with the same arguments can be merged"
             )
-        for key, value in other._state.items():
-            ours = self._state[key]
-            if ours is not None and value is not None and np.shape(ours) != np.shape(value):
-                raise ValueError(
-                    f"{self._owner}.merge_state: state {key!r} has shape {np.shape(ours)} here "
-                    f"and {np.shape(value)} in the other metric (different numbers of classes?)"
-                )
+
+    def _signature(self) -> dict[str, Any]:
+        """What must agree between merged metrics beyond their config: state shapes."""
+        return {f"the shape of {k!r}": np.shape(v) for k, v in self._state.items() if v is not None}
 
     def _merge(self, other: Metric) -> None:
         for key, value in other._state.items():
