@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
 from typing import Any, overload
 
 from ember._src.metrics.accuracy import (
@@ -50,40 +49,37 @@ CLASSES: dict[str, type[Metric]] = {
     )
 }
 
-# String identifiers -> a factory taking the metric's name.
-_F1 = lambda name: F1Score(average="macro", name=name)  # a scalar to log, also for binary data
-NAMES: dict[str, Callable[[str], Metric]] = {
-    "binary_accuracy": lambda name: BinaryAccuracy(name=name),
-    "categorical_accuracy": lambda name: CategoricalAccuracy(name=name),
-    "sparse_categorical_accuracy": lambda name: SparseCategoricalAccuracy(name=name),
-    "top_k_categorical_accuracy": lambda name: TopKCategoricalAccuracy(name=name),
-    "sparse_top_k_categorical_accuracy": lambda name: SparseTopKCategoricalAccuracy(name=name),
-    "mae": lambda name: MeanAbsoluteError(name=name),
-    "mean_absolute_error": lambda name: MeanAbsoluteError(name=name),
-    "mse": lambda name: MeanSquaredError(name=name),
-    "mean_squared_error": lambda name: MeanSquaredError(name=name),
-    "rmse": lambda name: RootMeanSquaredError(name=name),
-    "root_mean_squared_error": lambda name: RootMeanSquaredError(name=name),
-    "auc": lambda name: AUC(name=name),
-    "precision": lambda name: Precision(name=name),
-    "recall": lambda name: Recall(name=name),
-    "f1": _F1,
-    "f1_score": _F1,
-    "r2": lambda name: R2Score(name=name),
-    "r2_score": lambda name: R2Score(name=name),
-    "mean": lambda name: Mean(name=name),
-    "sum": lambda name: Sum(name=name),
+# Keras's metric names. A metric made from a name is logged under that name.
+NAMES: dict[str, type[Metric]] = {
+    "binary_accuracy": BinaryAccuracy,
+    "categorical_accuracy": CategoricalAccuracy,
+    "sparse_categorical_accuracy": SparseCategoricalAccuracy,
+    "top_k_categorical_accuracy": TopKCategoricalAccuracy,
+    "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
+    "mae": MeanAbsoluteError,
+    "mean_absolute_error": MeanAbsoluteError,
+    "mse": MeanSquaredError,
+    "mean_squared_error": MeanSquaredError,
+    "rmse": RootMeanSquaredError,
+    "root_mean_squared_error": RootMeanSquaredError,
+    "auc": AUC,
+    "precision": Precision,
+    "recall": Recall,
+    "f1": F1Score,
+    "f1_score": F1Score,
+    "r2": R2Score,
+    "r2_score": R2Score,
+    "mean": Mean,
+    "sum": Sum,
 }
+# A name must give one number to log: F1 averages its classes (one column: binary F1).
+_NAME_ARGS: dict[type[Metric], dict[str, Any]] = {F1Score: {"average": "macro"}}
 _ACCURACY = ("accuracy", "acc")
 
 # Losses that decide what "accuracy" means, compared lower-case without underscores:
-# Keras's names, PyTorch/ember's loss classes and functional names.
-_LOSS_KINDS = {
-    "binary": BinaryAccuracy,
-    "sparse": SparseCategoricalAccuracy,
-    "categorical": CategoricalAccuracy,
-}
-LOSSES: dict[str, str] = {
+# Keras's names, PyTorch/ember's loss classes and functional names. Not
+# CrossEntropyLoss: it takes class indices or probabilities, so the shapes decide.
+LOSSES: dict[str, type[Metric]] = {
     **dict.fromkeys(
         (
             "binarycrossentropy",
@@ -93,12 +89,11 @@ LOSSES: dict[str, str] = {
             "bcewithlogitsloss",
             "binarycrossentropywithlogits",
         ),
-        "binary",
+        BinaryAccuracy,
     ),
-    # Not CrossEntropyLoss: it also takes class probabilities, so the shapes decide.
-    **dict.fromkeys(("sparsecategoricalcrossentropy", "nllloss", "nll"), "sparse"),
+    **dict.fromkeys(("sparsecategoricalcrossentropy", "nllloss", "nll"), SparseCategoricalAccuracy),
     **dict.fromkeys(
-        ("categoricalcrossentropy", "cce", "categoricalfocalcrossentropy"), "categorical"
+        ("categoricalcrossentropy", "cce", "categoricalfocalcrossentropy"), CategoricalAccuracy
     ),
 }
 
@@ -152,12 +147,10 @@ def get(identifier: Any, loss: Any = None) -> Metric | None:
     if isinstance(identifier, str):
         key = identifier.lower()
         if key in _ACCURACY:
-            kind = None if loss is None else LOSSES.get(_loss_key(loss))
-            if kind is None:
-                return _InferredAccuracy(name=identifier)
-            return _LOSS_KINDS[kind](name=identifier)
+            cls = None if loss is None else LOSSES.get(_loss_key(loss))
+            return (cls or _InferredAccuracy)(name=identifier)
         if key in NAMES:
-            return NAMES[key](identifier)
+            return NAMES[key](name=identifier, **_NAME_ARGS.get(NAMES[key], {}))
         if identifier in CLASSES and not identifier.startswith("_"):
             return CLASSES[identifier]()
         known = sorted([*_ACCURACY, *NAMES, *(c for c in CLASSES if not c.startswith("_"))])
