@@ -152,9 +152,8 @@ class AUC(Metric):
         if self._state["pos"] is None:
             return 0.0
         # Counts at each threshold: a bin above threshold j is any bin k > j.
-        above_pos = np.cumsum(self._state["pos"][:, ::-1], axis=1)[:, ::-1][:, 1:]
-        above_neg = np.cumsum(self._state["neg"][:, ::-1], axis=1)[:, ::-1][:, 1:]
-        tp, fp = above_pos, above_neg
+        tp = np.cumsum(self._state["pos"][:, ::-1], axis=1)[:, ::-1][:, 1:]
+        fp = np.cumsum(self._state["neg"][:, ::-1], axis=1)[:, ::-1][:, 1:]
         fn = self._state["pos"].sum(axis=1, keepdims=True) - tp
         tn = self._state["neg"].sum(axis=1, keepdims=True) - fp
         if self.curve == "PR" and self.summation_method == "interpolation":
