@@ -105,6 +105,8 @@ def test_read_only_numpy_source_gives_a_read_only_shared_tensor() -> None:
         t.add_(1.0)
     with pytest.raises(RuntimeError, match="read-only.*clone"):
         t[0] = 5.0
+    with pytest.raises((RuntimeError, ValueError), match="read-only"):  # ValueError: NumPy's
+        t.zero_()
     assert a.tolist() == [0.0, 1.0, 2.0, 3.0]
     # Exporting it again keeps it read-only on the other side.
     assert not np.from_dlpack(t).flags.writeable

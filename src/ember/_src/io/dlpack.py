@@ -9,8 +9,8 @@ ember's arrays are NumPy (CPU) or CuPy (CUDA) arrays, so the capsules are made
 and consumed by those libraries, following DLPack 1.0 where they support it.
 Read-only sources (a NumPy array with ``writeable=False``) are flagged read-only
 in DLPack 1.0 and come in as *read-only* tensors, still sharing memory: reading
-works, in-place ops raise ``RuntimeError`` telling you to ``clone()`` first; pass
-``copy=True`` for a writable copy.
+works, writing in place raises (``RuntimeError`` for in-place arithmetic and item
+assignment, telling you to ``clone()`` first); pass ``copy=True`` for a writable copy.
 """
 
 from __future__ import annotations
@@ -107,8 +107,8 @@ def from_dlpack(ext_tensor: Any, *, device: Any = None, copy: bool | None = None
 
     Returns:
         A Tensor that does not require grad. A read-only source (a NumPy array with
-        ``writeable=False``) gives a read-only tensor: in-place ops on it raise
-        ``RuntimeError``; pass ``copy=True`` for a writable copy.
+        ``writeable=False``) gives a read-only tensor: writing to it in place raises;
+        pass ``copy=True`` for a writable copy.
 
     Example:
         >>> import ember, numpy as np
