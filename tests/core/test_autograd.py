@@ -338,3 +338,34 @@ def test_slice_gradients_of_a_leaf_are_dense_and_owned():
     (x[0] + x[2] * 2).backward()
     np.testing.assert_allclose(x.grad.numpy(), [1.0, 0.0, 2.0])
     assert type(x.grad) is ember.Tensor
+
+
+def test_overwriting_inplace_ops_follow_pytorch_on_the_tape():
+    w = leaf([1.0, 2.0])
+    for name, call in [
+        ("zero_", lambda t: t.zero_()),
+        ("fill_", lambda t: t.fill_(3.0)),
+        ("uniform_", lambda t: t.uniform_()),
+        ("normal_", lambda t: t.normal_()),
+    ]:
+        with pytest.raises(RuntimeError, match=rf"leaf tensor that requires grad.*\({name}\)"):
+            call(w)
+    x = leaf([1.0, 2.0])
+    h = x * 3
+    h.fill_(5.0)  # a constant now: no gradient reaches x through h
+    (h * x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [5.0, 5.0])
+
+
+def test_writes_to_read_only_memory_name_the_cause():
+    a = np.zeros(3)
+    a.flags.writeable = False
+    t = ember.from_numpy(a)
+    for call in (
+        lambda: t.zero_(),
+        lambda: t.fill_(1),
+        lambda: t.add_(1),
+        lambda: t.__setitem__(0, 1),
+    ):
+        with pytest.raises(RuntimeError, match="read-only.*from_numpy"):
+            call()

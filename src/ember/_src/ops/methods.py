@@ -121,10 +121,7 @@ def _commit(self: Tensor, out: Tensor, what: str) -> Tensor:
         self._data[...] = out._data
     except ValueError as e:
         if not self._data.flags.writeable:
-            raise RuntimeError(
-                f"{what}: this tensor is a read-only view (e.g. from expand/broadcast_to); "
-                "clone() it before modifying it in place"
-            ) from None
+            raise RuntimeError(f"{what}: {_READ_ONLY}") from None
         raise RuntimeError(f"{what}: {e}") from None
     self._version[0] += 1
     if out._requires_grad:
@@ -185,9 +182,7 @@ def _setitem(self: Tensor, index: Any, value: Any) -> None:
             self._data[idx] = v
         except ValueError as e:
             if not self._data.flags.writeable:
-                raise RuntimeError(
-                    "cannot assign into a read-only view (e.g. from expand); clone() it first"
-                ) from None
+                raise RuntimeError(f"__setitem__: {_READ_ONLY}") from None
             raise ValueError(f"__setitem__ on a tensor of shape {self.shape}: {e}") from None
         self._version[0] += 1
         return
@@ -196,20 +191,47 @@ def _setitem(self: Tensor, index: Any, value: Any) -> None:
     _commit(self, S.index_put(old, index, value), "__setitem__")
 
 
-def _zero_(self: Tensor) -> Tensor:
+_READ_ONLY = (
+    "this tensor's memory is read-only (a broadcast view from expand/broadcast_to, or a "
+    "read-only array given to from_numpy/from_dlpack); clone() it before modifying it in place"
+)
+
+
+def _overwrite(self: Tensor, what: str, write: Any) -> Tensor:
+    """Write new values that do not depend on the old ones (zero_, fill_, uniform_, …).
+
+    On the tape the tensor becomes a constant: no gradient flows to its history, as
+    PyTorch's Fill/Zero backward gives zero."""
+    _check_leaf(self, what)
+    recording = _mode.enabled and self._requires_grad
+    if recording:
+        _check_view(self, what)
+    if not self._data.flags.writeable:
+        raise RuntimeError(f"{what}: {_READ_ONLY}")
     with autograd.no_grad():
-        self._data[...] = 0
+        write(self._data)
     self._version[0] += 1
+    if recording:
+        self._node = None
+        self._requires_grad = False
     return self
+
+
+def _zero_(self: Tensor) -> Tensor:
+    def write(a: Any) -> None:
+        a[...] = 0
+
+    return _overwrite(self, "zero_", write)
 
 
 def _fill_(self: Tensor, value: Any) -> Tensor:
-    _check_leaf(self, "fill_")
     if isinstance(value, Tensor):
         value = value.item()
-    self._data[...] = value
-    self._version[0] += 1
-    return self
+
+    def write(a: Any) -> None:
+        a[...] = value
+
+    return _overwrite(self, "fill_", write)
 
 
 def _copy_(self: Tensor, src: Tensor) -> Tensor:
@@ -227,20 +249,22 @@ def _uniform_(self: Tensor, a: float = 0.0, b: float = 1.0, *, generator: Any = 
     from ember._src.core.creation import rand
 
     r = rand(self.shape, dtype=self.dtype, device=self.device, generator=generator)
-    with autograd.no_grad():
-        self._data[...] = (r * (b - a) + a)._data
-    self._version[0] += 1
-    return self
+
+    def write(arr: Any) -> None:
+        arr[...] = (r * (b - a) + a)._data
+
+    return _overwrite(self, "uniform_", write)
 
 
 def _normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator: Any = None) -> Tensor:
     from ember._src.core.creation import randn
 
     r = randn(self.shape, dtype=self.dtype, device=self.device, generator=generator)
-    with autograd.no_grad():
-        self._data[...] = (r * std + mean)._data
-    self._version[0] += 1
-    return self
+
+    def write(arr: Any) -> None:
+        arr[...] = (r * std + mean)._data
+
+    return _overwrite(self, "normal_", write)
 
 
 # ----------------------------------------------------------------- method table
