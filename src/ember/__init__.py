@@ -207,6 +207,7 @@ from ember import nn  # noqa: E402, I001
 from ember import optim  # noqa: E402
 from ember import data  # noqa: E402
 from ember import metrics  # noqa: E402
+from ember import models  # noqa: E402
 
 # Saving, loading and exchanging tensors (safetensors, DLPack); attaches Tensor.__dlpack__.
 from ember._src.io.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402

@@ -1,0 +1,1 @@
+"""The Keras-style high-level API: Sequential / functional Model, the fit loop, callbacks."""
