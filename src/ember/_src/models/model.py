@@ -11,6 +11,7 @@ from typing import Any
 
 import ember
 from ember._src.core.tensor import Tensor
+from ember._src.data.dataset import Dataset
 from ember._src.metrics.base import Mean, Metric
 from ember._src.metrics.registry import get as get_metric
 from ember._src.models import losses as losses_mod
@@ -542,7 +543,9 @@ def _adapt_validation(validation_data: Any, batch_size: int | None) -> Any:
     if isinstance(validation_data, tuple) and len(validation_data) in (2, 3):
         sw = validation_data[2] if len(validation_data) == 3 else None
         return adapt(validation_data[0], validation_data[1], sw)
-    return adapt(validation_data, batch_size=batch_size)
+    return adapt(
+        validation_data, batch_size=batch_size if isinstance(validation_data, Dataset) else None
+    )
 
 
 class Sequential(Model):
