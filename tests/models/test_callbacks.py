@@ -200,3 +200,10 @@ def test_progress_bar_on_a_tty(
     out = capsys.readouterr().out
     assert out.count("\r") == 5  # 4 live updates and the final line
     assert "1/4 [=======>" in out and "ETA: " in out and "4/4 [====" in out
+
+
+def test_model_checkpoint_names_a_missing_key(tmp_path: Path) -> None:
+    model, x, y = setup()
+    ckpt = callbacks.ModelCheckpoint(str(tmp_path / "{val_loss:.2f}.safetensors"))
+    with pytest.raises(KeyError, match="'val_loss', which is not logged; available: epoch, loss"):
+        model.fit(x, y, epochs=1, callbacks=[ckpt], verbose=0)

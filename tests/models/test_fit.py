@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -162,3 +163,23 @@ def test_errors() -> None:
         model.fit(x, y[:5], verbose=0)
     with pytest.raises(ValueError, match="validation_split"):
         model.fit(x, y, validation_split=1.5, verbose=0)
+
+
+def test_save_and_load_weights(tmp_path: Path) -> None:
+    model, twin = linear_model(0), linear_model(1)
+    model.save_weights(tmp_path / "w.safetensors")
+    twin.load_weights(tmp_path / "w.safetensors")
+    for (k, a), (_, b) in zip(model.state_dict().items(), twin.state_dict().items()):
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy(), err_msg=k)
+
+
+def test_fit_argument_errors() -> None:
+    model = linear_model()
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = data()
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        model.fit(x, y, batch_size=0, verbose=0)
+    with pytest.raises(ValueError, match="initial_epoch"):
+        model.fit(x, y, epochs=2, initial_epoch=3, verbose=0)
+    with pytest.raises(ValueError, match="don't pass them separately"):
+        model.fit(DataLoader(TensorDataset(ember.from_numpy(x), ember.from_numpy(y))), y, verbose=0)

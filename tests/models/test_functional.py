@@ -136,3 +136,12 @@ def test_summary_counts_parameters(capsys: pytest.CaptureFixture[str]) -> None:
 def test_summary_before_shapes_are_known(capsys: pytest.CaptureFixture[str]) -> None:
     Model(nn.Linear(2, 2)).summary()
     assert "output shapes unknown" in capsys.readouterr().out
+
+
+def test_a_model_is_a_layer_in_another_graph() -> None:
+    inner = Sequential([Input(shape=(3,)), layers.Dense(4, activation="relu")])
+    x = Input(shape=(3,))
+    outer = Model(x, layers.Dense(1)(inner(x)))
+    assert sum(p.numel() for p in outer.parameters()) == 16 + 5
+    assert list(outer.state_dict())[:2] == ["0.0.weight", "0.0.bias"]
+    assert outer(ember.ones(2, 3)).shape == (2, 1)

@@ -246,7 +246,13 @@ class ModelCheckpoint(_Monitoring):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
-        path = self.filepath.format(epoch=epoch + 1, **logs)
+        try:
+            path = self.filepath.format(epoch=epoch + 1, **logs)
+        except KeyError as e:
+            raise KeyError(
+                f"ModelCheckpoint: filepath {self.filepath!r} names {e}, which is not logged; "
+                f"available: epoch, {', '.join(sorted(logs))}"
+            ) from None
         metadata = {"epoch": str(epoch + 1)}
         if self.save_best_only:
             current = self._value(logs)

@@ -18,7 +18,7 @@ from ember._src.models import losses as losses_mod
 from ember._src.models.callbacks import Callback, CallbackList, History
 from ember._src.models.data_adapter import ArrayData, Batch, adapt
 from ember._src.models.functional import SymbolicTensor, run_graph, topological_nodes
-from ember._src.models.layers import LazyLinear
+from ember._src.models.layers import Layer, LazyLinear
 from ember._src.models.progress import Progress
 from ember._src.models.summary import summarize
 from ember._src.nn.module import Module
@@ -39,7 +39,7 @@ def _as_tuple(out: Any) -> tuple[Any, ...]:
     return tuple(out) if isinstance(out, (list, tuple)) else (out,)
 
 
-class Model(Module):
+class Model(Layer):
     """A trainable model with Keras's ``compile``/``fit``/``evaluate``/``predict``.
 
     Three ways to make one:
@@ -48,6 +48,9 @@ class Model(Module):
       ``outputs`` from layers called on them (one or a list of each);
     * wrapping: ``Model(module)`` trains any ``ember.nn.Module``;
     * subclassing: define ``__init__`` (calling ``super().__init__()``) and ``forward``.
+
+    A model is a layer too: it can be called on symbolic tensors inside another
+    functional model.
 
     Example:
         >>> import ember
@@ -133,6 +136,18 @@ class Model(Module):
         if self._input_specs is None and args and all(isinstance(a, Tensor) for a in args):
             self._input_specs = [(tuple(a.shape[1:]), a.dtype) for a in args]
         return super().__call__(*args, **kwargs)
+
+    def save_weights(self, filepath: Any, metadata: dict[str, str] | None = None) -> None:
+        """Write the ``state_dict`` to a safetensors file (atomically, with ``ember.save``)."""
+        from ember._src.io.safetensors_io import save  # io comes after models in the layers
+
+        save(self.state_dict(), filepath, metadata=metadata)
+
+    def load_weights(self, filepath: Any) -> None:
+        """Load weights from ``save_weights`` or ``ModelCheckpoint`` (lazy layers must be built)."""
+        from ember._src.io.safetensors_io import load
+
+        self.load_state_dict(load(filepath))
 
     def summary(self, print_fn: Callable[[str], Any] = print) -> None:
         """Print a table of the layers, their output shapes and parameter counts.
@@ -302,8 +317,22 @@ class Model(Module):
                 logs[m.name] = float(r.item()) if r.numel() == 1 else float("nan")
         return logs
 
+    def _on_device(self, batch: Batch) -> Batch:
+        """Move a batch to the device of the model's parameters (data is built on the host)."""
+        param = next(self.parameters(), None)
+        if param is None:
+            return batch
+        dev = param.device
+        xs, ys, sw = batch
+        return (
+            tuple(t.to(dev) for t in xs),
+            tuple(t.to(dev) for t in ys),
+            None if sw is None else sw.to(dev),
+        )
+
     def _train_step(self, batch: Batch) -> None:
         self.train()
+        batch = self._on_device(batch)
         preds = _as_tuple(self(*batch[0]))
         if self._per_output is None:  # first step: the outputs are known now
             self._setup_outputs(len(preds))
@@ -316,6 +345,7 @@ class Model(Module):
 
     def _test_step(self, batch: Batch) -> None:
         self.eval()
+        batch = self._on_device(batch)
         with ember.no_grad():
             preds = _as_tuple(self(*batch[0]))
             if self._per_output is None:
@@ -373,6 +403,13 @@ class Model(Module):
             The History callback; ``history.history`` maps names to per-epoch lists.
         """
         self._check_compiled()
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if not isinstance(epochs, int) or epochs < 0 or not 0 <= initial_epoch <= epochs:
+            raise ValueError(
+                f"epochs must be an int >= initial_epoch >= 0, got epochs={epochs!r}, "
+                f"initial_epoch={initial_epoch!r}"
+            )
         data = adapt(x, y, sample_weight, class_weight, batch_size, shuffle)
         val = None
         if validation_split:
@@ -484,7 +521,7 @@ class Model(Module):
         with ember.no_grad():
             for step, batch in enumerate(data.batches(batch_size or 32)):
                 cbs.call("on_predict_batch_begin", step, {})
-                out = _as_tuple(self(*batch[0]))
+                out = _as_tuple(self(*self._on_device(batch)[0]))
                 chunks.append(out)
                 cbs.call("on_predict_batch_end", step, {"outputs": out})
         cbs.call("on_predict_end", {})
