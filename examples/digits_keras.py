@@ -5,7 +5,8 @@
 The network of digits_cnn.py as an ``ember.models.Sequential``; ``fit`` keeps the
 last 10% of the training images for validation, ``EarlyStopping`` stops when the
 validation loss stalls and restores the best epoch's weights, and ``ModelCheckpoint``
-writes the best weights as safetensors. Reaches about 98% test accuracy in seconds.
+writes the best weights as safetensors. Reaches about 98% test accuracy in about
+15 seconds (13 s of CPU time) on an idle 2-core machine.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         metrics=["accuracy"],
     )
     checkpoint = args.checkpoint or os.path.join(tempfile.mkdtemp(), "best.safetensors")
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     history = model.fit(
         train.data,
         train.targets,
@@ -68,12 +69,17 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         verbose=args.verbose,
     )
     test_loss, test_acc = model.evaluate(test.data, test.targets, verbose=0)
-    took = time.perf_counter() - start
+    took, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     print(
         f"test accuracy {test_acc:.2%} (loss {test_loss:.4f}) after "
         f"{len(history.epoch)} epochs in {took:.1f}s; best weights in {checkpoint}"
     )
-    return {"test_accuracy": test_acc, "seconds": took, "epochs": len(history.epoch)}
+    return {
+        "test_accuracy": test_acc,
+        "seconds": took,
+        "cpu_seconds": cpu,
+        "epochs": len(history.epoch),
+    }
 
 
 if __name__ == "__main__":

@@ -36,5 +36,7 @@ def test_digits_keras_reaches_97_percent_quickly(tmp_path: Path) -> None:
     ckpt = tmp_path / "best.safetensors"
     result = _load(EXAMPLES / "digits_keras.py").main(["--verbose", "0", "--checkpoint", str(ckpt)])
     assert result["test_accuracy"] >= 0.97
-    assert result["seconds"] < 60
+    # "Well under a minute": CPU time, which other processes on a shared CI machine don't
+    # inflate the way they inflate wall time (measured: 13 s; wall time 15 s when idle).
+    assert result["cpu_seconds"] < 40
     assert ckpt.exists()

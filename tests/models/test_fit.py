@@ -40,6 +40,7 @@ def test_history_contents() -> None:
     x, y = data()
     hist = model.fit(x, y, epochs=4, batch_size=8, validation_split=0.25, verbose=0)
     assert hist is model.history
+    assert hist.params == {"epochs": 4, "steps": 4, "verbose": 0}
     assert hist.epoch == [0, 1, 2, 3]
     assert sorted(hist.history) == ["loss", "mae", "val_loss", "val_mae"]
     assert all(len(v) == 4 and all(isinstance(f, float) for f in v) for v in hist.history.values())
@@ -156,6 +157,8 @@ def test_errors() -> None:
     assert "mean_squared_error" in str(err.value)
     with pytest.raises(ValueError, match="unknown optimizer 'adamm'"):
         model.compile(optimizer="adamm", loss="mse")
+    with pytest.raises(TypeError, match="metrics must be a list"):
+        model.compile(optimizer="sgd", loss="mse", metrics="mae")
     with pytest.raises(NotImplementedError, match="ember.compile"):
         model.compile(optimizer="sgd", loss="mse", jit=True)
     model.compile(optimizer="sgd", loss="mse")

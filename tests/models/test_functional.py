@@ -74,6 +74,8 @@ def test_graph_errors() -> None:
         Model(other, y)
     with pytest.raises(TypeError, match="symbolic"):
         Model(x, ember.zeros(1))
+    with pytest.raises(AttributeError, match=r"layers\.Lambda\(\.\.\.\)"):
+        nn.Linear(2, 1)(x)
     with pytest.raises(TypeError, match="together"):
         layers.Concatenate()([x, ember.zeros(1, 2)])
 

@@ -45,9 +45,14 @@ class Callback:
     """
 
     model: Any = None
+    params: dict[str, Any] = {}  # noqa: RUF012  (set_params replaces it per instance)
 
     def set_model(self, model: Any) -> None:
         self.model = model
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        """``fit`` passes ``{"epochs", "steps", "verbose"}`` (steps is None when unknown)."""
+        self.params = params
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None: ...
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None: ...
@@ -68,12 +73,16 @@ class Callback:
 class CallbackList:
     """Calls one hook on every callback in order."""
 
-    def __init__(self, callbacks: Iterable[Callback], model: Any) -> None:
+    def __init__(
+        self, callbacks: Iterable[Callback], model: Any, params: dict[str, Any] | None = None
+    ) -> None:
         self.callbacks = list(callbacks)
         for cb in self.callbacks:
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks must be Callback instances, got {cb!r}")
             cb.set_model(model)
+            if params is not None:
+                cb.set_params(params)
 
     def call(self, hook: str, *args: Any) -> None:
         for cb in self.callbacks:

@@ -51,6 +51,17 @@ class SymbolicTensor:
         """A zero batch of one sample of this placeholder's shape."""
         return ember.zeros(1, *self.sample_shape, dtype=self.dtype)
 
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for missing attributes: usually an ember.nn module or op used on a
+        # placeholder directly, which can't work without a compiler.
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise AttributeError(
+            f"SymbolicTensor has no attribute {name!r}: it is a placeholder of a functional "
+            "model, not data. Call ember.models.layers on it, and wrap any other ember.nn "
+            "module or function in ember.models.layers.Lambda(...)"
+        )
+
     def __repr__(self) -> str:
         return f"SymbolicTensor(shape={self.shape}, dtype={self.dtype}, name={self.name!r})"
 

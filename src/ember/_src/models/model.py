@@ -203,6 +203,13 @@ class Model(Layer):
         else:
             self._losses = losses_mod.get(loss)
         self._loss_ids = loss
+        if isinstance(metrics, (str, Mapping)) or (
+            metrics is not None and not isinstance(metrics, (list, tuple))
+        ):
+            raise TypeError(
+                "metrics must be a list (for every output) or a list of lists (one per output), "
+                f"got {type(metrics).__name__}; e.g. metrics=['accuracy']"
+            )
         self._metric_spec = metrics or []
         self._loss_weights = loss_weights
         self._per_output: list[tuple[losses_mod.Loss, float, list[Metric]]] | None = None
@@ -422,9 +429,10 @@ class Model(Layer):
         self._build_from(data, bs)
         self._resolve_optimizer()
         history = History()
-        cbs = CallbackList([*(callbacks or []), history], self)
         verbose = 1 if verbose == "auto" else int(verbose)
         steps = data.steps(bs)
+        params = {"epochs": epochs, "steps": steps, "verbose": verbose}
+        cbs = CallbackList([*(callbacks or []), history], self, params)
         bar = Progress(epochs, steps) if verbose else None
         self.stop_training = False
         self.history = history
