@@ -1,0 +1,1 @@
+"""TensorBoard logging: a SummaryWriter over tensorboardX's event files."""
