@@ -214,3 +214,4 @@ from ember._src.io.checkpoint import load_checkpoint, save_checkpoint  # noqa: E
 from ember._src.io.dlpack import from_dlpack  # noqa: E402
 from ember._src.io.safetensors_io import load, load_metadata, save  # noqa: E402
 from ember import tensorboard  # noqa: E402
+from ember import onnx  # noqa: E402
