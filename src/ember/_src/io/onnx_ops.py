@@ -183,6 +183,13 @@ for _name, _fn in {
     "Sinh": lambda x: (ember.exp(x) - ember.exp(-x)) / 2,
     "Cosh": lambda x: (ember.exp(x) + ember.exp(-x)) / 2,
     "Mish": lambda x: x * ember.tanh(ember.softplus(x)),
+    # Inverse trigonometric and hyperbolic functions, composed (ember has atan2, log).
+    "Atan": lambda x: ember.atan2(x, ember.ones_like(x)),
+    "Asin": lambda x: ember.atan2(x, ember.sqrt(1 - x * x)),
+    "Acos": lambda x: ember.atan2(ember.sqrt(1 - x * x), x),
+    "Asinh": lambda x: ember.sign(x) * ember.log(ember.abs(x) + ember.sqrt(x * x + 1)),
+    "Acosh": lambda x: ember.log(x + ember.sqrt(x * x - 1)),
+    "Atanh": lambda x: 0.5 * ember.log((1 + x) / (1 - x)),
 }.items():
     onnx_op(_name)(_unary(_fn))
 
@@ -1179,7 +1186,9 @@ def _attention(
             mask = ember.pad(mask, [0, kv_len - mask.shape[-1]], value=-math.inf)
         scores = scores + mask.to(scores.dtype)
     if n.attr("is_causal", 0):
-        keep = ember.tril(ember.ones(q_len, kv_len, dtype=ember.bool_), kv_len - q_len)
+        # Query i sees the past and the new keys up to its own position.
+        past = 0 if past_key is None else past_key.shape[2]
+        keep = ember.tril(ember.ones(q_len, kv_len, dtype=ember.bool_), past)
         scores = ember.where(keep, scores, const(-math.inf, scores))
     stages.append(scores)
     cap = n.attr("softcap", 0.0)
