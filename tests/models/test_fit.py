@@ -186,3 +186,11 @@ def test_fit_argument_errors() -> None:
         model.fit(x, y, epochs=2, initial_epoch=3, verbose=0)
     with pytest.raises(ValueError, match="don't pass them separately"):
         model.fit(DataLoader(TensorDataset(ember.from_numpy(x), ember.from_numpy(y))), y, verbose=0)
+
+
+def test_an_optimizer_made_before_lazy_layers_were_built_is_refused() -> None:
+    model = Model(nn.Sequential(layers.Dense(4, input_dim=3), layers.Dense(1)))
+    model.compile(optimizer=ember.optim.SGD(model.parameters(), lr=0.1), loss="mse")
+    x, y = data()
+    with pytest.raises(ValueError, match=r"does not hold the parameters \['module.1.weight'"):
+        model.fit(x, y, verbose=0)

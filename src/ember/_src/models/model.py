@@ -283,6 +283,19 @@ class Model(Layer):
             raise TypeError(f"can't make an optimizer from {spec!r}")
         return self.optimizer
 
+    def _check_optimizer_covers(self, opt: Optimizer) -> None:
+        """Every trainable parameter must be in the optimizer (Keras trains them all)."""
+        held = {id(p) for g in opt.param_groups for p in g["params"]}
+        missing = [n for n, p in self.named_parameters() if p.requires_grad and id(p) not in held]
+        if missing:
+            raise ValueError(
+                f"the optimizer passed to compile() does not hold the parameters {missing}; "
+                "lazy layers get their parameters at the first call, so build the model first "
+                "(call it on a batch), or pass an optimizer name or a factory such as "
+                "functools.partial(ember.optim.SGD, lr=0.1); freeze parameters you don't want "
+                "trained with requires_grad_(False)"
+            )
+
     # ----------------------------------------------------------------- steps
     def _loss_and_update(self, batch: Batch, preds: tuple[Tensor, ...]) -> Tensor:
         _, ys, sw = batch
@@ -427,7 +440,7 @@ class Model(Layer):
             val = _adapt_validation(validation_data, batch_size)
         bs = batch_size or 32
         self._build_from(data, bs)
-        self._resolve_optimizer()
+        self._check_optimizer_covers(self._resolve_optimizer())
         history = History()
         verbose = 1 if verbose == "auto" else int(verbose)
         steps = data.steps(bs)
