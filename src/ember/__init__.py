@@ -215,3 +215,7 @@ from ember._src.io.dlpack import from_dlpack  # noqa: E402
 from ember._src.io.safetensors_io import load, load_metadata, save  # noqa: E402
 from ember import tensorboard  # noqa: E402
 from ember import onnx  # noqa: E402
+
+# The graph compiler: trace once per signature, run generated code.
+from ember._src.compile.compiled import compile  # noqa: E402
+from ember._src.ops.registry import TracerError  # noqa: E402

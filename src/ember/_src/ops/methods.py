@@ -23,7 +23,7 @@ from ember._src.ops import elementwise as E
 from ember._src.ops import linalg as L
 from ember._src.ops import reduce as R
 from ember._src.ops import shape as S
-from ember._src.ops.registry import apply, defop
+from ember._src.ops.registry import TracerError, apply, defop, is_tracing, user_frame
 
 _mode = autograd._mode
 
@@ -86,6 +86,14 @@ _OUT_KERNELS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "true
 
 
 def _check_leaf(self: Tensor, what: str) -> None:
+    if is_tracing():  # every in-place entry point passes here first
+        raise TracerError(
+            f"{what}: in-place ops inside ember.compile are not supported yet\n"
+            f"  at {user_frame()}\n"
+            "  fix: use the out-of-place op (`x = x + y` instead of `x += y`, "
+            "`x = x.index_put(i, v)` instead of `x[i] = v`), or do the update outside the "
+            "compiled function"
+        )
     if self._node is None and self._requires_grad and _mode.enabled:
         raise RuntimeError(
             f"a leaf tensor that requires grad is being used in an in-place operation ({what}); "

@@ -19,7 +19,15 @@ from ember._src.core.autograd import IndexGrad, is_grad_enabled
 from ember._src.core.aval import AVal
 from ember._src.core.tensor import Tensor
 from ember._src.ops import elementwise as E
-from ember._src.ops.registry import DTypeError, Op, apply, defop, op_error, share_version
+from ember._src.ops.registry import (
+    DTypeError,
+    Op,
+    apply,
+    defop,
+    is_tracing,
+    op_error,
+    share_version,
+)
 
 # ----------------------------------------------------------------- reshape
 
@@ -247,7 +255,12 @@ def norm_index(index: Any) -> tuple[Any, ...]:
             out.append(np.asarray(v))
         elif isinstance(v, (int, np.integer)):
             out.append(int(v))
-        elif isinstance(v, Tensor) and v.ndim == 0 and v.dtype.category == dt.INT:
+        elif (
+            isinstance(v, Tensor)
+            and v.ndim == 0
+            and v.dtype.category == dt.INT
+            and not is_tracing()  # traced: a 0-d index array, which indexes like the int
+        ):
             out.append(int(v.item()))
         elif v is None or v is Ellipsis or isinstance(v, slice):
             out.append(v)
@@ -282,7 +295,8 @@ def _scatter_into(xp: Any, g: Any, shape: tuple[int, ...], index: tuple[Any, ...
 
 
 def _getitem_rule(g: Tensor, o: Any, a: Any, index: tuple[Any, ...]) -> Any:
-    if is_grad_enabled():  # create_graph: the scatter must be an op on the tape
+    # create_graph, or ember.compile tracing: the scatter must be an op on the tape / graph
+    if is_grad_enabled() or is_tracing():
         return index_scatter(g, tuple(a.shape), index)
     return IndexGrad(tuple(a.shape), index, g)  # summed sparsely by the engine
 
