@@ -23,7 +23,7 @@ from ember._src.core.tensor import Tensor
 from ember._src.ops.conv import conv, conv_transpose
 from ember._src.ops.pool import max_pool_indices_op, max_pool_op, sum_pool_op
 from ember._src.ops.registry import apply
-from ember._src.ops.shape import getitem
+from ember._src.ops.shape import getitem, index_put
 
 # ONNX TensorProto.DataType codes ember can hold.
 ONNX_DTYPES: dict[int, dt.dtype] = {
@@ -1201,3 +1201,50 @@ def _attention(
     if three_d:
         y = y.permute(0, 2, 1, 3).reshape(y.shape[0], y.shape[2], -1)
     return y, present_k, present_v, stages[n.attr("qk_matmul_output_mode", 0)]
+
+
+# ----------------------------------------------------------------- indexing
+@onnx_op("ScatterND")
+def _scatter_nd(n: Node, x: Tensor, idx: Tensor, updates: Tensor) -> Tensor:
+    if n.attr("reduction", "none") != "none":
+        raise n.error(f"reduction={n.attr('reduction')!r} is not supported")
+    depth = idx.shape[-1]
+    idx = ember.where(idx < 0, idx + ember.tensor(list(x.shape[:depth])), idx)
+    return index_put(x, tuple(idx[..., i] for i in range(depth)), updates)
+
+
+@onnx_op("Compress")
+def _compress(n: Node, x: Tensor, condition: Tensor) -> Tensor:
+    axis = n.attr("axis")
+    if axis is None:
+        x, axis = x.reshape(-1), 0
+    axis = _axis(axis, x.ndim)
+    keep = np.flatnonzero(np.asarray(condition.numpy())[: x.shape[axis]])
+    return ember.index_select(x, axis, ember.tensor(keep.astype(np.int64)))
+
+
+@onnx_op("ReverseSequence")
+def _reverse_sequence(n: Node, x: Tensor, lengths: Tensor) -> Tensor:
+    batch_axis, time_axis = n.attr("batch_axis", 1), n.attr("time_axis", 0)
+    steps = np.arange(x.shape[time_axis])
+    order = np.stack([np.where(steps < k, k - 1 - steps, steps) for k in ints(lengths)])
+    if batch_axis > time_axis:  # order is (batch, time): put it in x's axis order
+        order = order.T
+    shape = [1] * x.ndim
+    shape[batch_axis], shape[time_axis] = x.shape[batch_axis], x.shape[time_axis]
+    index = ember.tensor(order.reshape(shape)).expand(*x.shape)
+    return ember.gather(x, time_axis, index)
+
+
+@onnx_op("CenterCropPad")
+def _center_crop_pad(n: Node, x: Tensor, shape: Tensor) -> Tensor:
+    axes = [_axis(a, x.ndim) for a in n.attr("axes", range(x.ndim))]
+    for a, target in zip(axes, ints(shape)):
+        size = x.shape[a]
+        if target < size:
+            x = ember.narrow(x, a, (size - target) // 2, target)
+        elif target > size:
+            widths = [0, 0] * (x.ndim - 1 - a)
+            before = (target - size) // 2
+            x = ember.pad(x, [*widths, before, target - size - before])
+    return x
