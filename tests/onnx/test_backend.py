@@ -1,10 +1,11 @@
-"""ember in the ONNX backend test suite (the node cases shipped in the onnx wheel).
+"""ember in the ONNX backend test suite (the node and small-model cases in the onnx wheel).
 
-CI runs only the node tests listed in ``allowlist.txt``, so a regression in any of
-them fails. To regenerate the list, run every node test once and keep the passes::
+CI runs only the tests listed in ``allowlist.txt``, so a regression in any of
+them fails. To regenerate the list, run every test once and keep the passes::
 
     EMBER_ONNX_ALL=1 python -m pytest tests/onnx/test_backend.py -q -p no:cacheprovider \
-        -rA | grep '^PASSED' | sed 's/.*::\\(test_[^ ]*\\).*/\\1/' | sort > tests/onnx/allowlist.txt
+        -rA | grep '^PASSED' | sed 's/.*::\\(test_[^ ]*\\).*/\\1/' | grep '_cpu$' \
+        | sort -u > tests/onnx/allowlist.txt
 """
 
 from __future__ import annotations
@@ -65,12 +66,25 @@ def _allowlist() -> list[str]:
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     backend_test = BackendTest(EmberBackend, __name__)
+# The node cases, plus the small models stored in the wheel (the "real" models would
+# need a download and are left out). Only the chosen tests exist: the rest are removed
+# rather than skipped.
 OnnxBackendNodeModelTest = backend_test.test_cases["OnnxBackendNodeModelTest"]
-# Only the chosen node tests exist as tests: the rest are removed rather than skipped.
+OnnxBackendSimpleModelTest = backend_test.test_cases["OnnxBackendSimpleModelTest"]
+OnnxBackendPyTorchConvertedModelTest = backend_test.test_cases[
+    "OnnxBackendPyTorchConvertedModelTest"
+]
+OnnxBackendPyTorchOperatorModelTest = backend_test.test_cases["OnnxBackendPyTorchOperatorModelTest"]
 _wanted = None if os.environ.get("EMBER_ONNX_ALL") else set(_allowlist())
-for _name in [n for n in dir(OnnxBackendNodeModelTest) if n.startswith("test_")]:
-    if _wanted is not None and _name not in _wanted:
-        delattr(OnnxBackendNodeModelTest, _name)
+for _case in (
+    OnnxBackendNodeModelTest,
+    OnnxBackendSimpleModelTest,
+    OnnxBackendPyTorchConvertedModelTest,
+    OnnxBackendPyTorchOperatorModelTest,
+):
+    for _name in [n for n in dir(_case) if n.startswith("test_")]:
+        if (_wanted is not None and _name not in _wanted) or not _name.endswith("_cpu"):
+            delattr(_case, _name)
 backend_test.include(".*")
 
 

@@ -226,6 +226,8 @@ def _leaky_relu(n: Node, x: Tensor) -> Tensor:
 
 @onnx_op("PRelu")
 def _prelu(n: Node, x: Tensor, slope: Tensor) -> Tensor:
+    if n.opset < 7 and slope.ndim == 1 and x.ndim > 2 and slope.shape[0] == x.shape[1]:
+        slope = _channel(slope, x.ndim)  # before opset 7 a 1-D slope is per channel
     return ember.where(x >= 0, x, x * slope)
 
 
