@@ -11,6 +11,7 @@ from ember._src.models.callbacks import (
     ReduceLROnPlateau,
     TerminateOnNaN,
 )
+from ember._src.models.tensorboard_callback import TensorBoard
 
 __all__ = [
     "CSVLogger",
@@ -21,5 +22,6 @@ __all__ = [
     "LearningRateScheduler",
     "ModelCheckpoint",
     "ReduceLROnPlateau",
+    "TensorBoard",
     "TerminateOnNaN",
 ]
