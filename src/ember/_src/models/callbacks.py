@@ -107,6 +107,16 @@ class History(Callback):
         for k, v in (logs or {}).items():
             self.history.setdefault(k, []).append(v)
 
+    def plot(self, path: str | os.PathLike[str] = "history.png") -> str:
+        """Write a PNG of the training curves (needs matplotlib); returns the path.
+
+        One panel per logged quantity, training and validation lines together; see
+        ``ember._src.models.plot.plot_history``.
+        """
+        from ember._src.models.plot import plot_history
+
+        return plot_history(self, path)
+
 
 def _maximize(monitor: str, mode: str) -> bool:
     if mode not in ("auto", "min", "max"):
