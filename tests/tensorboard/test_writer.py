@@ -310,3 +310,16 @@ def test_unsupported_values_raise_type_error(tmp_path: Path) -> None:
             writer.add_scalars("s", [1.0])  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="must hold numbers"):
             writer.add_histogram("h", np.array(["a"]))
+
+
+def test_purge_step_hides_only_an_earlier_runs_events_not_this_writers(tmp_path: Path) -> None:
+    crashed = SummaryWriter(tmp_path)
+    for step in range(5):
+        crashed.add_scalar("a", float(step), step)
+    crashed.close()
+    resumed = SummaryWriter(tmp_path, purge_step=3)  # resume from a checkpoint at step 3
+    resumed.add_scalar("a", 30.0, 3)
+    resumed.flush()  # a reopened file must not hide the events written above
+    resumed.add_scalar("a", 40.0, 4)
+    resumed.close()
+    assert scalars(tmp_path, "a") == [(0, 0.0), (1, 1.0), (2, 2.0), (3, 30.0), (4, 40.0)]

@@ -104,6 +104,9 @@ class SummaryWriter:
             log_dir = os.path.join("runs", f"{stamp}_{socket.gethostname()}{comment}")
         self.log_dir = os.fspath(log_dir)
         self.purge_step = _step(purge_step)
+        # Only the first event file hides a crashed run's events; files reopened after
+        # flush()/close() must not hide the ones this writer wrote itself.
+        self._purge_pending = self.purge_step
         self._queue = {"max_queue": max_queue, "flush_secs": flush_secs}
         self._filename_suffix = filename_suffix
         self._main: Any = None  # tensorboardX's SummaryWriter, opened on first use
@@ -123,10 +126,11 @@ class SummaryWriter:
         if self._main is None:
             self._main = self._tbx.SummaryWriter(
                 logdir=self.log_dir,
-                purge_step=self.purge_step,
+                purge_step=self._purge_pending,
                 filename_suffix=self._suffix(),
                 **self._queue,
             )
+            self._purge_pending = None
         return self._main
 
     def _subrun(self, name: str) -> Any:
@@ -421,10 +425,13 @@ class SummaryWriter:
 
     # ----------------------------------------------------------------- lifetime
     def flush(self) -> None:
-        """Write all pending events to disk."""
-        for writer in [self._main, *self._writers.values()]:
-            if writer is not None:
-                writer.flush()
+        """Write all pending events to disk, so readers see them now.
+
+        tensorboardX's own flush does not wait for events still queued for its writer
+        thread, so this closes the event files (which does); the next ``add_*`` call opens
+        new ones in the same directory, and readers merge them in order.
+        """
+        self.close()
 
     def close(self) -> None:
         """Flush and close the event files; a later ``add_*`` call opens new ones."""
