@@ -1,0 +1,1 @@
+"""scikit-learn estimators wrapping ember models (imports scikit-learn)."""
