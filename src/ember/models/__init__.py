@@ -17,6 +17,26 @@ Example:
 
 from ember._src.models.functional import Input, SymbolicTensor
 from ember._src.models.model import Model, Sequential
+from ember._src.models.serialization import (
+    ModelFormatError,
+    load_model,
+    register_serializable,
+    registered_class,
+    save_model,
+)
 from ember.models import callbacks, layers, losses
 
-__all__ = ["Input", "Model", "Sequential", "SymbolicTensor", "callbacks", "layers", "losses"]
+__all__ = [
+    "Input",
+    "Model",
+    "ModelFormatError",
+    "Sequential",
+    "SymbolicTensor",
+    "callbacks",
+    "layers",
+    "load_model",
+    "losses",
+    "register_serializable",
+    "registered_class",
+    "save_model",
+]

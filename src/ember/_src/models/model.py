@@ -143,6 +143,12 @@ class Model(Layer):
 
         save(self.state_dict(), filepath, metadata=metadata)
 
+    def save(self, filepath: Any) -> None:
+        """Write the whole model, architecture and weights, to one file (see ``load_model``)."""
+        from ember._src.models.serialization import save_model
+
+        save_model(self, filepath)
+
     def load_weights(self, filepath: Any) -> None:
         """Load weights from ``save_weights`` or ``ModelCheckpoint`` (lazy layers must be built)."""
         from ember._src.io.safetensors_io import load
