@@ -7,11 +7,13 @@ from typing import Any
 
 import numpy as np
 
+from ember._src.core import dtype as dt
 from ember._src.core.aval import AVal
 from ember._src.core.backend import register_kernel
+from ember._src.core.creation import full_like
 from ember._src.core.tensor import Tensor
 from ember._src.ops import reduce as R
-from ember._src.ops.registry import ShapeError, apply, compute_dtype, defop, op_error
+from ember._src.ops.registry import apply, compute_dtype, defop, op_error
 
 # ----------------------------------------------------------------- shape rules
 
@@ -466,20 +468,6 @@ def where(condition: Tensor, input: Any, other: Any) -> Tensor:
         condition = condition != 0
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         # Two scalars: the result takes their dtype, placed like the condition.
-        from ember._src.core.creation import full_like
-
-        ref = full_like(condition, input, dtype=_scalar_dtype(input, other))
+        ref = full_like(condition, input, dtype=dt.result_type([], [], [input, other]))
         return apply(where_op, condition, ref, other)
     return apply(where_op, condition, input, other)
-
-
-def _scalar_dtype(a: Any, b: Any) -> Any:
-    from ember._src.core import dtype as dt
-
-    return dt.result_type([], [], [a, b])
-
-
-def _check_not_bool(name: str, *args: Any) -> None:
-    for a in args:
-        if isinstance(a, Tensor) and a.dtype.category == 0:
-            raise op_error(name, args, "not supported for bool tensors", ShapeError)
