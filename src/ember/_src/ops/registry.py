@@ -68,6 +68,7 @@ class Op:
     """One primitive: forward on arrays, gradient rules in ember ops, a shape rule."""
 
     __slots__ = (
+        "effectful",
         "fast_pair",
         "forward",
         "infer_rule",
@@ -99,6 +100,7 @@ class Op:
         needs: Sequence[Sequence[int]] | None = None,
         view: bool = False,
         variadic: bool = False,
+        effectful: bool = False,
     ) -> None:
         if (shape is None) == (infer is None):
             raise ValueError(f"op {name}: give exactly one of shape= or infer=")
@@ -120,6 +122,9 @@ class Op:
             raise ValueError(f"op {name}: needs= lists the inputs each gradient rule reads")
         self.view = view
         self.variadic = variadic
+        # A node of this op has an effect beyond its output (a random draw advances a
+        # generator): compiler passes must not remove, merge or fold it.
+        self.effectful = effectful
         # Dispatch shortcuts, decided once per op instead of on every call.
         self.passthrough = kind in ("custom", "same")
         self.fast_pair = not self.passthrough and promote_from == 0
