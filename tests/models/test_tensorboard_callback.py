@@ -134,11 +134,6 @@ def test_no_histograms_by_default(tmp_path: Path) -> None:
     assert read(tmp_path / "train").Tags()["histograms"] == []
 
 
-def test_write_graph_is_not_available_yet() -> None:
-    with pytest.raises(NotImplementedError, match="graph tracer"):
-        callbacks.TensorBoard(write_graph=True)
-
-
 @pytest.mark.parametrize("update_freq", ["epochs", 0, -1, 1.5, True])
 def test_bad_update_freq(update_freq: object) -> None:
     with pytest.raises(ValueError, match="update_freq"):

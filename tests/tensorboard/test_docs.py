@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("tensorboardX")
+pytest.importorskip("tensorboard")
+
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "tensorboard.md"
 
@@ -29,3 +32,6 @@ def test_tensorboard_md_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert {p.name for p in (runs / "sweep").iterdir()} >= {"lr=0.1", "lr=0.01"}
     assert (runs / "embedding" / "00000" / "features" / "sprite.png").is_file()
     assert (runs / "embedding" / "00001" / "default" / "metadata.tsv").is_file()
+    graph = EventAccumulator(str(runs / "graph"))
+    graph.Reload()
+    assert "Net/Conv2d[conv]/conv" in {node.name for node in graph.Graph().node}

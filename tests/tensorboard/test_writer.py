@@ -296,11 +296,6 @@ def test_embedding_writes_the_projector_files(tmp_path: Path) -> None:
     assert 'tensor_name: "points:00001"' in config and "sprite.png" in config
 
 
-def test_add_graph_names_the_missing_tracer(tmp_path: Path) -> None:
-    with SummaryWriter(tmp_path) as writer, pytest.raises(NotImplementedError, match="tracer"):
-        writer.add_graph(ember.nn.Linear(2, 2), ember.randn(1, 2))
-
-
 def test_unsupported_values_raise_type_error(tmp_path: Path) -> None:
     values: Any = {"a": 1}
     with SummaryWriter(tmp_path) as writer:

@@ -8,6 +8,7 @@ The layout follows Keras's callback so that TensorBoard draws an ember run like 
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 from ember._src.models.callbacks import Callback
@@ -38,8 +39,9 @@ class TensorBoard(Callback):
         log_dir: The directory of the two runs ``train`` and ``validation``.
         histogram_freq: Every this many epochs, a histogram of each parameter (tag: its
             ``named_parameters`` name) under ``train``; 0 writes none.
-        write_graph: Draw the model's graph; not available until ember's graph tracer
-            exists (``True`` raises ``NotImplementedError``).
+        write_graph: Draw the model's graph under ``train`` once per ``fit``, traced on the
+            first training batch (see ``SummaryWriter.add_graph``). A model that cannot be
+            traced (its ``forward`` reads tensor values) gets a warning, and training goes on.
         update_freq: ``"epoch"`` writes epoch summaries only; ``"batch"`` or an int ``N``
             also writes ``batch_<name>`` every ``N`` batches under ``train``, at the step
             counting batches trained since ``fit`` began (from 1).
@@ -64,14 +66,9 @@ class TensorBoard(Callback):
         self,
         log_dir: str | os.PathLike[str] = "logs",
         histogram_freq: int = 0,
-        write_graph: bool = False,
+        write_graph: bool = True,
         update_freq: str | int = "epoch",
     ) -> None:
-        if write_graph:
-            raise NotImplementedError(
-                "TensorBoard(write_graph=True) needs SummaryWriter.add_graph, which waits for "
-                "ember's graph tracer; pass write_graph=False (the default) meanwhile"
-            )
         if not isinstance(histogram_freq, int) or histogram_freq < 0:
             raise ValueError(
                 f"TensorBoard: histogram_freq must be an int >= 0, got {histogram_freq!r}"
@@ -83,6 +80,8 @@ class TensorBoard(Callback):
         self._batch_freq = _update_freq(update_freq)
         self._writers: dict[str, Any] = {}
         self._global_batch = 0
+        self._graph_hook: Any = None  # on the model until it sees the first training batch
+        self._graph_input: tuple[Any, ...] | None = None
 
     def _writer(self, run: str) -> Any:
         if run not in self._writers:
@@ -95,8 +94,33 @@ class TensorBoard(Callback):
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._global_batch = 0
         self._writer("train")  # open early, so a missing tensorboardX fails before training
+        if self._graph_hook is not None:  # left by a fit that failed before its first batch
+            self._graph_hook.remove()
+        self._graph_hook, self._graph_input = None, None
+        if self.write_graph:
+            self._graph_hook = self.model.register_forward_pre_hook(self._keep_first_input)
+
+    def _keep_first_input(self, module: Any, args: tuple[Any, ...]) -> None:
+        self._graph_hook.remove()
+        self._graph_hook = None
+        self._graph_input = args
+
+    def _add_graph(self, inputs: tuple[Any, ...]) -> None:
+        try:
+            self._writer("train").add_graph(self.model, inputs)
+        except Exception as e:  # a graph is worth a warning, never a failed fit
+            warnings.warn(
+                f"TensorBoard: could not trace {type(self.model).__name__} to draw its graph, "
+                f"so none is written (training goes on): {type(e).__name__}: {e}\n"
+                "  pass write_graph=False to skip the graph",
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self._graph_input is not None:
+            inputs, self._graph_input = self._graph_input, None
+            self._add_graph(inputs)
         self._global_batch += 1
         if self._batch_freq is None or self._global_batch % self._batch_freq:
             return
@@ -125,5 +149,8 @@ class TensorBoard(Callback):
             writer.flush()
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self._graph_hook is not None:  # fit ran no batch
+            self._graph_hook.remove()
+            self._graph_hook = None
         for writer in self._writers.values():
             writer.close()

@@ -417,11 +417,44 @@ class SummaryWriter:
         verbose: bool = False,
         use_strict_trace: bool = True,
     ) -> None:
-        """Draw ``model``'s traced graph in TensorBoard's GRAPHS tab (not available yet)."""
-        raise NotImplementedError(
-            "SummaryWriter.add_graph needs ember's graph tracer (the ember.compile tracer), "
-            "which is not built yet; log scalars, histograms and images meanwhile"
-        )
+        """Draw ``model``'s graph in TensorBoard's GRAPHS tab, traced on ``input_to_model``.
+
+        ``model`` runs once on symbolic tensors of the example input's shapes and dtypes
+        (ember's tracer, the one ``ember.compile`` uses), in eval mode and without gradients;
+        its training flags are restored after. Each op is a node named by the module that
+        applied it (``Sequential/Linear[0]/matmul``), so TensorBoard draws one box per module;
+        parameters and buffers are named by their module path, and every edge is labelled
+        with its tensor's shape.
+
+        Args:
+            model: An ``ember.nn.Module`` (or any function of tensors).
+            input_to_model: An example input (a Tensor or NumPy array), or a tuple of them,
+                one per positional argument of ``forward``.
+            verbose: Also print the traced graph (ember's text form).
+            use_strict_trace: Accepted for PyTorch compatibility; ember's tracer has one mode.
+
+        Raises:
+            TracerError: ``forward`` reads tensor values (``if`` on a tensor, ``.item()``),
+                which tracing cannot follow; the message names the line.
+
+        Example:
+            >>> import tempfile
+            >>> import ember
+            >>> from ember.tensorboard import SummaryWriter
+            >>> model = ember.nn.Sequential(ember.nn.Linear(4, 8), ember.nn.ReLU())
+            >>> with tempfile.TemporaryDirectory() as run:
+            ...     with SummaryWriter(run) as writer:
+            ...         writer.add_graph(model, ember.randn(2, 4))
+        """
+        from tensorboardX.proto.event_pb2 import Event
+
+        from ember._src.tensorboard.graph import graph_def, trace_model
+
+        traced = trace_model(model, input_to_model)
+        if verbose:
+            print(traced.graph)
+        event = Event(graph_def=graph_def(traced).SerializeToString())
+        self._writer()._get_file_writer().add_event(event)
 
     # ----------------------------------------------------------------- lifetime
     def flush(self) -> None:
