@@ -1,8 +1,15 @@
-"""Straight-line Python from a :class:`Graph`: one ``compute`` call per node.
+"""Straight-line Python from a :class:`Graph`.
 
 The generated function takes the graph's inputs (call tensors, then captured
 tensors) as backend arrays and returns its outputs as a tuple. Ops, attributes
 and constants that have no exact literal live in the function's namespace.
+
+Without optimization every node is one ``compute(...)`` call (what eager
+``apply`` runs). With it, on the CPU, nodes that need no dtype handling are
+direct NumPy calls (:mod:`.kernels`) and, following the memory plan
+(:mod:`.memory`), write into buffers kept between calls through ``out=``. The
+buffers belong to the compiled function: a call made while another is running
+(another thread) gets buffers of its own.
 """
 
 from __future__ import annotations
@@ -10,25 +17,36 @@ from __future__ import annotations
 import linecache
 import math
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from ember._src.ops.registry import compute
 
 from .graph import Const, Graph, Var
+from .kernels import kernel_for
+from .memory import plan as memory_plan
 
 _EMPTY: dict[str, Any] = {}
 _generated = 0
 
 
-def generate(graph: Graph, backend: Any) -> tuple[str, Callable[..., tuple[Any, ...]]]:
-    """The source of ``graph`` as a Python function, and that function."""
+def generate(
+    graph: Graph, backend: Any, optimize: bool = False
+) -> tuple[str, Callable[..., tuple[Any, ...]]]:
+    """The source of ``graph`` as a Python function, and that function.
+
+    ``optimize``: direct NumPy calls and the memory plan (CPU backend only).
+    """
     global _generated
     names: dict[str, Any] = {
         "compute": compute,
         "backend": backend,
         "fill": fill,
         "no_attrs": _EMPTY,
+        "np": np,
     }
 
     counts: dict[str, int] = {}
@@ -39,28 +57,62 @@ def generate(graph: Graph, backend: Any) -> tuple[str, Callable[..., tuple[Any, 
         names[name] = value
         return name
 
+    direct = optimize and getattr(backend, "name", None) == "cpu"
+    slot = memory_plan(graph).slot if direct else {}
+    buffers: dict[int, Var] = {}
     ops: dict[int, str] = {}
     lines = []
     for node in graph.nodes:
+        args = [a.name if isinstance(a, Var) else _literal(a, bind) for a in node.args]
+        k = slot.get(node.out.name)
+        out = None if k is None else f"s{k}"
+        kernel = kernel_for(node) if direct else None
+        comment = f"  # {node.out.type}" + ("" if out is None else f" in {out}")
+        if kernel is not None and (out is not None or node.out.ndim > 0):
+            if k is not None:
+                buffers.setdefault(k, node.out)
+            body = kernel.emit(node, args, out, bind)
+            lines += [f"    {s}" for s in body[:-1]] + [f"    {body[-1]}{comment}"]
+            continue
         op = node.op
         if id(op) not in ops:
             ops[id(op)] = "op_" + re.sub(r"\W", "_", op.name) + f"_{len(ops)}"
             names[ops[id(op)]] = op
-        args = [a.name if isinstance(a, Var) else _literal(a, bind) for a in node.args]
         operands = "(" + ", ".join(args) + ("," if len(args) == 1 else "") + ")"
         attrs = bind("attrs", node.attrs) if node.attrs else "no_attrs"
         held = _vars_in(node.attrs)
         if held:  # an attribute holds graph values (an index tensor): fill them in per call
             env = ", ".join(f"{v.name!r}: {v.name}" for v in held)
             attrs = f"fill({attrs}, {{{env}}})"
-        lines.append(
-            f"    {node.out.name} = compute({ops[id(op)]}, backend, {operands}, {attrs})"
-            f"  # {node.out.type}"
-        )
+        lines.append(f"    {node.out.name} = compute({ops[id(op)]}, backend, {operands}, {attrs})"
+                     + comment)  # fmt: skip
     params = ", ".join(v.name for v in graph.inputs + graph.captures)
     outs = ", ".join(v.name for v in graph.outputs) + ("," if len(graph.outputs) == 1 else "")
     fname = re.sub(r"\W", "_", graph.name) or "fn"
-    source = "\n".join([f"def {fname}({params}):", *lines, f"    return ({outs})", ""])
+    if buffers:
+        slots = [f"s{k}" for k in sorted(buffers)]
+        for k in sorted(buffers):
+            names[f"buffer{k}"] = np.empty(buffers[k].shape, buffers[k].dtype)
+        names["lock"] = threading.Lock()
+        inner = f"{fname}_planned"
+        head = [f"def {inner}({', '.join([params, *slots] if params else slots)}):"]
+        call = ", ".join(p for p in (params,) if p)
+        own = ", ".join(f"buffer{k}" for k in sorted(buffers))
+        fresh = ", ".join(f"np.empty_like(buffer{k})" for k in sorted(buffers))
+        sep = ", " if call else ""
+        tail = [
+            "",
+            f"def {fname}({params}):",
+            "    if lock.acquire(False):",
+            "        try:",
+            f"            return {inner}({call}{sep}{own})",
+            "        finally:",
+            "            lock.release()",
+            f"    return {inner}({call}{sep}{fresh})  # another call is running: own buffers",
+        ]
+    else:
+        head, tail = [f"def {fname}({params}):"], []
+    source = "\n".join([*head, *lines, f"    return ({outs})", *tail, ""])
     _generated += 1
     filename = f"<ember.compile {graph.name} #{_generated}>"
     # Tracebacks through generated code show its lines.

@@ -22,7 +22,10 @@ from ember._src.ops import registry
 from ember._src.ops.registry import TracerError
 
 from .codegen import generate
+from .dot import to_dot
 from .graph import Graph, Var
+from .memory import Plan, plan
+from .passes import optimize
 from .trace import Tracer, trace
 
 _LEAF = object()  # a tensor's place in a flattened structure
@@ -97,8 +100,11 @@ class _Entry:
 class Compiled:
     """A function compiled by :func:`compile`; call it like the function."""
 
-    def __init__(self, fn: Callable[..., Any], verbose: bool, recompile_limit: int) -> None:
+    def __init__(
+        self, fn: Callable[..., Any], verbose: bool, recompile_limit: int, optimize: bool = True
+    ) -> None:
         self.fn = fn
+        self.optimize = optimize and os.environ.get("EMBER_COMPILE_OPTIMIZE", "") != "0"
         self.verbose = verbose or os.environ.get("EMBER_COMPILE_VERBOSE", "") not in ("", "0")
         self.recompile_limit = recompile_limit
         self.traces = 0
@@ -115,6 +121,17 @@ class Compiled:
     def source(self) -> str:
         """The generated Python of the most recent call's signature."""
         return self._entry().source
+
+    def to_dot(self) -> str:
+        """Graphviz DOT text of :attr:`graph` (render with ``dot -Tsvg``)."""
+        return to_dot(self.graph)
+
+    def memory_plan(self) -> Plan:
+        """The buffer reuse of the most recent signature's code: peak bytes planned vs naive.
+
+        Printable; with ``optimize=False`` no buffer is reused.
+        """
+        return plan(self.graph, enabled=self.optimize)
 
     def _entry(self) -> _Entry:
         if self._last is None:
@@ -182,7 +199,9 @@ class Compiled:
                     "traced value (was it rebound with .data = ...?); this is not supported yet"
                 )
         backend = leaves[0]._backend if leaves else (captured[0][0]._backend if captured else None)
-        source, run = generate(graph, backend)
+        if self.optimize:
+            graph = optimize(graph)
+        source, run = generate(graph, backend, self.optimize)
         entry = _Entry(graph, source, run, captured, out_skeleton, backend)
         self._cache[key] = entry
         return entry
@@ -228,7 +247,11 @@ def _paths(skeleton: Any, path: str, out: list[str]) -> None:
 
 
 def compile(
-    fn: Callable[..., Any] | None = None, *, verbose: bool = False, recompile_limit: int = 8
+    fn: Callable[..., Any] | None = None,
+    *,
+    verbose: bool = False,
+    recompile_limit: int = 8,
+    optimize: bool = True,
 ) -> Any:
     """Compile ``fn`` to straight-line code, traced once per argument signature.
 
@@ -246,10 +269,12 @@ def compile(
             decorator with options.
         verbose: print why each trace happened (which guard changed).
         recompile_limit: warn once a function has traced more often than this.
+        optimize: run the graph passes, direct NumPy calls and the memory plan
+            (``EMBER_COMPILE_OPTIMIZE=0`` turns them off everywhere).
 
     Returns:
-        A callable with ``.graph`` (the IR), ``.source`` (the generated code)
-        and ``.traces`` (how many traces so far).
+        A callable with ``.graph`` (the IR), ``.source`` (the generated code),
+        ``.traces`` (how many traces so far), ``.to_dot()`` and ``.memory_plan()``.
 
     Example:
         >>> import ember
@@ -266,5 +291,5 @@ def compile(
           return v4
     """
     if fn is None:
-        return lambda f: Compiled(f, verbose, recompile_limit)
-    return Compiled(fn, verbose, recompile_limit)
+        return lambda f: Compiled(f, verbose, recompile_limit, optimize)
+    return Compiled(fn, verbose, recompile_limit, optimize)

@@ -1,0 +1,171 @@
+"""The memory plan and direct NumPy calls: buffers are reused where that is safe and never
+where a result, a view of it, an input or a captured tensor could be affected."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+import pytest
+
+import ember
+from ember._src.compile.memory import plan
+
+rng = np.random.default_rng(1)
+
+
+def t(*shape: int, dtype: Any = np.float32) -> ember.Tensor:
+    return ember.from_numpy(rng.standard_normal(shape).astype(dtype))
+
+
+def test_elementwise_chain_runs_in_one_buffer() -> None:
+    @ember.compile
+    def f(x: ember.Tensor) -> ember.Tensor:
+        y = ((x * 2.0 + 1.0).tanh() - x).exp()
+        return y.sum(dim=0)
+
+    x = t(64, 32)
+    want = np.exp(np.tanh(x.numpy() * 2 + 1) - x.numpy()).sum(0)
+    for _ in range(2):
+        np.testing.assert_allclose(f(x).numpy(), want, rtol=1e-6)
+    p = f.memory_plan()
+    assert len(p.buffers) == 1 and len(p.slot) == 5  # mul, add, tanh, sub, exp in place
+    assert p.held_bytes == 64 * 32 * 4
+    assert p.call_bytes == 32 * 4  # only the output is allocated per call
+    assert p.naive_bytes == 5 * 64 * 32 * 4 + 32 * 4
+    text = str(p)
+    assert "5 write into 1 reused buffers" in text and "s0: float32[64, 32]" in text
+    assert f.source.count("out=s0") == 5
+
+
+def test_results_of_one_call_survive_the_next() -> None:
+    """No output, nor a view of one, lives in a buffer that the next call writes."""
+
+    @ember.compile
+    def f(x: ember.Tensor) -> Any:
+        a = (x * 3.0).exp()
+        b = a.reshape(-1)  # an output that is a view of an elementwise result
+        c = (x + 1.0).t()  # a permuted view
+        d = (x - 1.0) * 2.0  # an output computed by a chain
+        return b, c, d
+
+    x1, x2 = t(4, 3), t(4, 3)
+    first = [o.numpy().copy() for o in f(x1)]
+    kept = f(x1)
+    f(x2)
+    for a, b in zip(kept, first):
+        np.testing.assert_array_equal(a.numpy(), b)
+    want = [np.exp(x1.numpy() * 3).reshape(-1), (x1.numpy() + 1).T, (x1.numpy() - 1) * 2]
+    for a, b in zip(kept, want):
+        np.testing.assert_allclose(a.numpy(), b, rtol=1e-6)
+
+
+def test_a_buffer_with_a_live_view_is_not_reused() -> None:
+    @ember.compile
+    def f(x: ember.Tensor) -> ember.Tensor:
+        a = x * 2.0
+        v = a.t()  # a view of a's buffer, read at the end
+        b = (x + 5.0) * 3.0  # same shape as a: would take a's buffer if a were dead
+        return (v + b.t()).sum()
+
+    x = t(3, 3)
+    want = ((x.numpy() * 2).T + ((x.numpy() + 5) * 3).T).sum()
+    for _ in range(2):
+        np.testing.assert_allclose(f(x).numpy(), want, rtol=1e-5)
+    p = f.memory_plan()
+    a_node, b_node = f.graph.nodes[0], f.graph.nodes[2]
+    assert (a_node.op.name, b_node.op.name) == ("mul", "add")
+    assert p.slot[a_node.out.name] != p.slot[b_node.out.name]
+
+
+def test_inputs_and_captured_tensors_are_never_written() -> None:
+    w = t(5)
+    w0 = w.numpy().copy()
+
+    @ember.compile
+    def f(x: ember.Tensor) -> ember.Tensor:
+        return ((x * w).exp() + w).sum()
+
+    x = t(5)
+    x0 = x.numpy().copy()
+    for _ in range(3):
+        f(x)
+    np.testing.assert_array_equal(w.numpy(), w0)
+    np.testing.assert_array_equal(x.numpy(), x0)
+    np.testing.assert_allclose(f(x).numpy(), (np.exp(x0 * w0) + w0).sum(), rtol=1e-6)
+
+
+def test_a_call_during_another_gets_its_own_buffers() -> None:
+    @ember.compile
+    def f(x: ember.Tensor) -> ember.Tensor:
+        return ((x * 2.0).exp() + 1.0).sum()
+
+    x = t(8)
+    want = f(x).numpy()
+    names = f._entry().run.__globals__
+    buffer = names["buffer0"]
+    before = buffer.copy()
+    lock: threading.Lock = names["lock"]
+    with lock:  # as if another thread were inside f
+        np.testing.assert_array_equal(f(x * 0.5).numpy(), (np.exp(x.numpy()) + 1).sum())
+    np.testing.assert_array_equal(buffer, before)  # the held buffer was left alone
+    np.testing.assert_array_equal(f(x).numpy(), want)
+
+
+def test_planned_and_unplanned_code_agree_bitwise_on_float32() -> None:
+    w = t(16, 8)
+
+    def step(x: ember.Tensor) -> Any:
+        h = (x @ w).sigmoid() * (x @ w).relu() - (x @ w) ** 2 + 1.0 / ((x @ w) ** 2 + 1.0)
+        loss = (h * h).mean()
+        return loss, ember.grad(loss, [w])[0]
+
+    x = t(4, 16)
+    w.requires_grad_()
+    on, off = ember.compile(step), ember.compile(step, optimize=False)
+    for _ in range(2):
+        for a, b in zip(on(x), off(x)):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert "np.tanh" in on.source and "np.maximum" in on.source and "np.square" in on.source
+
+
+def test_memory_plan_report_without_optimization() -> None:
+    f = ember.compile(lambda x: (x * 2.0).exp() + 1.0, optimize=False)
+    f(t(10))
+    p = f.memory_plan()
+    assert not p.buffers and p.call_bytes == p.naive_bytes == 3 * 40
+    assert p.planned_peak == p.naive_peak
+
+
+def test_plan_counts_a_chain_of_mixed_shapes() -> None:
+    @ember.compile
+    def f(x: ember.Tensor, y: ember.Tensor) -> ember.Tensor:
+        a = x * 2.0  # (4, 5)
+        b = y * 3.0  # (5,)
+        c = a + b  # (4, 5): reuses a's buffer in place
+        d = b.exp()  # (5,): reuses b's buffer
+        return c.sum() + d.sum()
+
+    x, y = t(4, 5), t(5)
+    f(x, y)
+    p = plan(f.graph)
+    a, b, c, d = (n.out.name for n in f.graph.nodes[:4])
+    assert p.slot[a] == p.slot[c] and p.slot[b] == p.slot[d]
+    assert len(p.buffers) == 4  # (4, 5), (5,), and the two 0-d sums live at once
+    np.testing.assert_allclose(
+        f(x, y).numpy(), (x.numpy() * 2 + y.numpy() * 3).sum() + np.exp(y.numpy() * 3).sum(), 1e-5
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float64, np.int32])
+def test_other_dtypes_compile_to_eager_values(dtype: Any) -> None:
+    def fn(x: ember.Tensor, y: ember.Tensor) -> ember.Tensor:
+        return (x * y + x) * 2 - y
+
+    x, y = t(3, 4, dtype=dtype), t(3, 4, dtype=dtype)
+    f = ember.compile(fn)
+    for _ in range(2):
+        got, want = f(x, y), fn(x, y)
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
