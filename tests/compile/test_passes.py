@@ -62,6 +62,11 @@ def ops(g: Graph) -> list[str]:
 rng = np.random.default_rng(0)
 
 
+@pytest.fixture(autouse=True)
+def _optimized(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EMBER_COMPILE_OPTIMIZE", raising=False)  # these tests are about it
+
+
 def data(*shape: int) -> np.ndarray:
     return rng.standard_normal(shape)
 

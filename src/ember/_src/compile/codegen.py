@@ -14,6 +14,7 @@ buffers belong to the compiled function: a call made while another is running
 
 from __future__ import annotations
 
+import functools
 import linecache
 import math
 import re
@@ -58,19 +59,20 @@ def generate(
         return name
 
     direct = optimize and getattr(backend, "name", None) == "cpu"
-    slot = memory_plan(graph).slot if direct else {}
-    buffers: dict[int, Var] = {}
+    planned = memory_plan(graph) if direct else None
+    slot = planned.slot if planned else {}
+    views: dict[tuple[Any, ...], str] = {}  # (buffer, shape, dtype) -> parameter name
     ops: dict[int, str] = {}
     lines = []
     for node in graph.nodes:
         args = [a.name if isinstance(a, Var) else _literal(a, bind) for a in node.args]
         k = slot.get(node.out.name)
-        out = None if k is None else f"s{k}"
+        out = None
+        if k is not None:
+            out = views.setdefault((k, node.out.shape, node.out.dtype), f"s{len(views)}")
         kernel = kernel_for(node) if direct else None
-        comment = f"  # {node.out.type}" + ("" if out is None else f" in {out}")
+        comment = f"  # {node.out.type}" + ("" if k is None else f" in b{k}")
         if kernel is not None and (out is not None or node.out.ndim > 0):
-            if k is not None:
-                buffers.setdefault(k, node.out)
             body = kernel.emit(node, args, out, bind)
             lines += [f"    {s}" for s in body[:-1]] + [f"    {body[-1]}{comment}"]
             continue
@@ -89,26 +91,25 @@ def generate(
     params = ", ".join(v.name for v in graph.inputs + graph.captures)
     outs = ", ".join(v.name for v in graph.outputs) + ("," if len(graph.outputs) == 1 else "")
     fname = re.sub(r"\W", "_", graph.name) or "fn"
-    if buffers:
-        slots = [f"s{k}" for k in sorted(buffers)]
-        for k in sorted(buffers):
-            names[f"buffer{k}"] = np.empty(buffers[k].shape, buffers[k].dtype)
+    if views:
+        assert planned is not None
+        names["views"] = functools.partial(_views, planned.buffers, list(views))
+        names["held"] = names["views"]()  # the buffers kept between calls, as views
         names["lock"] = threading.Lock()
         inner = f"{fname}_planned"
-        head = [f"def {inner}({', '.join([params, *slots] if params else slots)}):"]
-        call = ", ".join(p for p in (params,) if p)
-        own = ", ".join(f"buffer{k}" for k in sorted(buffers))
-        fresh = ", ".join(f"np.empty_like(buffer{k})" for k in sorted(buffers))
-        sep = ", " if call else ""
+        head = [
+            f"def {inner}({', '.join([params, *views.values()] if params else views.values())}):"
+        ]
+        call = f"{params}, " if params else ""
         tail = [
             "",
             f"def {fname}({params}):",
             "    if lock.acquire(False):",
             "        try:",
-            f"            return {inner}({call}{sep}{own})",
+            f"            return {inner}({call}*held)",
             "        finally:",
             "            lock.release()",
-            f"    return {inner}({call}{sep}{fresh})  # another call is running: own buffers",
+            f"    return {inner}({call}*views())  # another call is running: new buffers",
         ]
     else:
         head, tail = [f"def {fname}({params}):"], []
@@ -119,6 +120,17 @@ def generate(
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(compile(source, filename, "exec"), names)
     return source, names[fname]
+
+
+def _views(sizes: list[int], views: list[tuple[Any, ...]]) -> list[Any]:
+    """New buffers of ``sizes`` bytes, and a view of the start of one per ``(buffer, shape,
+    dtype)``: the arrays the planned code writes into."""
+    raw = [np.empty(n, np.uint8) for n in sizes]
+    out = []
+    for k, shape, dtype in views:
+        n = math.prod(shape) * dtype.itemsize
+        out.append(raw[k][:n].view(dtype).reshape(shape))
+    return out
 
 
 def _literal(c: Const, bind: Callable[[str, Any], str]) -> str:

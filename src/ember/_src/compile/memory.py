@@ -21,9 +21,6 @@ direct form.
 from __future__ import annotations
 
 import math
-from typing import Any
-
-import numpy as np
 
 from .graph import Graph, Var
 from .kernels import FRESH, kernel_for
@@ -41,7 +38,8 @@ class Plan:
     """Buffers and who writes into them, with the byte counts of :meth:`Compiled.memory_plan`.
 
     Attributes:
-        buffers: ``(shape, dtype)`` of each reused buffer.
+        buffers: the size in bytes of each reused buffer (raw bytes: a node writes
+            into a view of the buffer's start with its own shape and dtype).
         slot: ``Var name -> buffer index`` for the nodes that write into one.
         naive_bytes: bytes one call allocates without the plan (every node its own array).
         naive_peak: peak bytes live during a call without the plan (each array freed
@@ -54,7 +52,7 @@ class Plan:
     def __init__(self, graph: Graph) -> None:
         self.name = graph.name
         self.nodes = len(graph.nodes)
-        self.buffers: list[tuple[tuple[int, ...], np.dtype[Any]]] = []
+        self.buffers: list[int] = []
         self.slot: dict[str, int] = {}
         self.naive_bytes = self.naive_peak = 0
         self.call_bytes = self.held_bytes = self.planned_peak = 0
@@ -72,26 +70,30 @@ class Plan:
             f"  peak live: {_size(self.naive_peak)} without the plan, "
             f"{_size(self.planned_peak)} with it",
         ]
-        for k, (shape, dtype) in enumerate(self.buffers):
-            size = _size(math.prod(shape) * dtype.itemsize)
-            lines.append(f"  s{k}: {dtype.name}{list(shape)} ({size}): {' '.join(users[k])}")
+        for k, size in enumerate(self.buffers):
+            lines.append(f"  b{k} ({_size(size)}): {' '.join(users[k])}")
         return "\n".join(lines)
 
     __repr__ = __str__
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "kB", "MB"):
-        if n < 1000 or unit == "MB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000  # type: ignore[assignment]
-    raise AssertionError
+def _size(n: float) -> str:
+    if n < 1000:
+        return f"{int(n)} B"
+    for unit in ("kB", "MB", "GB"):
+        n /= 1000
+        if n < 1000 or unit == "GB":
+            break
+    return f"{n:.1f} {unit}"
 
 
 def plan(graph: Graph, enabled: bool = True) -> Plan:
     """Assign the direct-form nodes of ``graph`` to reusable buffers (see the module doc).
 
-    ``enabled=False`` reuses nothing: the report then shows the unplanned figures twice.
+    A node takes the smallest free buffer that fits, else the largest free one
+    (which grows: sizes are fixed once the whole graph is planned), else a new
+    one. ``enabled=False`` reuses nothing: the report then shows the unplanned
+    figures twice.
     """
     result = Plan(graph)
     end = len(graph.nodes)
@@ -115,19 +117,11 @@ def plan(graph: Graph, enabled: bool = True) -> Plan:
             until[r] = max(until.get(r, i), stop)
     pinned = set().union(*(roots.get(id(v), set()) for v in graph.outputs))
 
-    free: dict[tuple[Any, ...], list[int]] = {}
-    busy: list[tuple[int, int, tuple[Any, ...]]] = []  # (until, buffer, key)
+    sizes: list[int] = []
+    free: list[int] = []
+    busy: list[tuple[int, int, Var]] = []  # (until, buffer, the value in it)
     live_naive: list[tuple[int, int]] = []  # (until, bytes) of per-call arrays
     live_planned: list[tuple[int, int]] = []
-
-    def release(bound: int) -> None:
-        keep = []
-        for item in busy:
-            if item[0] <= bound:
-                free.setdefault(item[2], []).append(item[1])
-            else:
-                keep.append(item)
-        busy[:] = keep
 
     for i, node in enumerate(graph.nodes):
         out = node.out
@@ -135,27 +129,41 @@ def plan(graph: Graph, enabled: bool = True) -> Plan:
         stop = until[id(out)]
         result.naive_bytes += size
         live_naive.append((stop, size))
-        kernel = kernel_for(node)
-        eligible = enabled and kernel is not None and id(out) not in pinned and out.size > 0
-        buffer = None
-        if eligible:
-            assert kernel is not None
-            release(i if kernel.inplace else i - 1)
-            key = (out.shape, out.dtype)
-            if free.get(key):
-                buffer = free[key].pop()
+        kernel = kernel_for(node) if enabled else None
+        if kernel is not None and id(out) not in pinned and size > 0:
+            # A buffer whose value dies here may be written over by an elementwise node when
+            # the value has the result's shape and dtype (each element read, then written).
+            keep = []
+            for item in busy:
+                u, k, held = item
+                over = kernel.inplace and held.shape == out.shape and held.dtype == out.dtype
+                if u < i or (u == i and over):
+                    free.append(k)
+                else:
+                    keep.append(item)
+            busy = keep
+            fits = [k for k in free if sizes[k] >= size]
+            if fits:
+                k = min(fits, key=lambda j: sizes[j])
+            elif free:
+                k = max(free, key=lambda j: sizes[j])
+                sizes[k] = size
             else:
-                buffer = len(result.buffers)
-                result.buffers.append(key)
-                result.held_bytes += size
-            result.slot[out.name] = buffer
-            busy.append((stop, buffer, key))
+                k = len(sizes)
+                sizes.append(size)
+                free.append(k)
+            free.remove(k)
+            result.slot[out.name] = k
+            busy.append((stop, k, out))
         else:
             result.call_bytes += size
             live_planned.append((stop, size))
         result.naive_peak = max(result.naive_peak, sum(b for u, b in live_naive if u >= i))
         per_call = sum(b for u, b in live_planned if u >= i)
-        result.planned_peak = max(result.planned_peak, result.held_bytes + per_call)
+        result.planned_peak = max(result.planned_peak, per_call)
         live_naive = [x for x in live_naive if x[0] > i]
         live_planned = [x for x in live_planned if x[0] > i]
+    result.buffers = sizes
+    result.held_bytes = sum(sizes)
+    result.planned_peak += result.held_bytes
     return result
