@@ -22,7 +22,7 @@ from ember._src.ops import elementwise as E
 from ember._src.ops import linalg as L
 from ember._src.ops import reduce as R
 from ember._src.ops import shape as S
-from ember._src.ops.registry import DTypeError, op_error
+from ember._src.ops.registry import DTypeError, is_tracing, op_error
 
 
 def _inplace(name: str, input: Tensor, fn: Callable[[Tensor], Tensor], inplace: bool) -> Tensor:
@@ -279,7 +279,8 @@ def embedding(
         raise ValueError("embedding: sparse gradients are not supported; use sparse=False")
     n = weight.shape[0]
     idx = input._data
-    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
+    # Under ember.compile the indices have no values yet: the check runs on eager calls only.
+    if idx.size and not is_tracing() and (int(idx.min()) < 0 or int(idx.max()) >= n):
         raise IndexError(
             f"embedding: index out of range: indices must be in [0, {n}) for a weight with "
             f"{n} rows (got min {int(idx.min())}, max {int(idx.max())})"
