@@ -219,3 +219,5 @@ from ember import onnx  # noqa: E402
 # The graph compiler: trace once per signature, run generated code.
 from ember._src.compile.compiled import compile  # noqa: E402
 from ember._src.ops.registry import TracerError  # noqa: E402
+from ember._src.compile.symbolic import function, placeholder  # noqa: E402
+from ember._src.compile.control import cond, scan  # noqa: E402

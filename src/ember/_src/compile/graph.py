@@ -202,5 +202,6 @@ def data_access_error() -> TracerError:
         f"(it traces with shapes and dtypes only)\n  at {user_frame()}\n"
         "  fix: keep value-dependent Python (an `if` on a tensor, .item(), printing values) "
         "outside the compiled function, or express it with tensor ops such as "
-        "ember.where(condition, a, b)"
+        "ember.where(condition, a, b), or ember.cond(pred, true_fn, false_fn, *operands) "
+        "for a branch"
     )

@@ -47,6 +47,12 @@ _ARRAY_TYPES = _BY_ARRAY_TYPE  # every registered backend's array type
 _trace_hook: Callable[[Op, tuple[Any, ...], dict[str, Any], Tensor], Tensor] | None = None
 
 
+# Set by ember.placeholder once a symbolic tensor exists: ``hook(op, args, attrs)`` records
+# the op and returns its symbolic output when an operand is symbolic, else None. Checked only
+# on the paths that call ``compute`` (a symbolic operand never takes the inline fast path).
+_symbolic_hook: Callable[[Op, tuple[Any, ...], dict[str, Any]], Tensor | None] | None = None
+
+
 def is_tracing() -> bool:
     """Whether ``ember.compile`` is tracing (ops record graph nodes, not values)."""
     return _trace_hook is not None
@@ -218,8 +224,16 @@ def apply(op: Op, *args: Any, **attrs: Any) -> Tensor:
                 if type(out) is not _NDARRAY and not isinstance(out, backend.array_type):
                     out = backend.xp.asarray(out)
             else:
+                if _symbolic_hook is not None:  # a placeholder exists: is an operand symbolic?
+                    sym = _symbolic_hook(op, args, attrs)
+                    if sym is not None:
+                        return sym
                 out = compute(op, backend, (a, b), attrs)
         else:
+            if _symbolic_hook is not None:  # a placeholder exists: is an operand symbolic?
+                sym = _symbolic_hook(op, args, attrs)
+                if sym is not None:
+                    return sym
             out = compute(
                 op, backend, [a._data if isinstance(a, _TENSOR) else a for a in args], attrs
             )

@@ -61,7 +61,12 @@ reshape_op = defop(
 def _shape_arg(shape: Any) -> tuple[int, ...]:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
-    return tuple(int(s) for s in shape)
+    return tuple(_size(s) for s in shape)
+
+
+def _size(s: Any) -> int:
+    # An int (or int subclass, such as a placeholder's variable dimension) is kept as it is.
+    return s if isinstance(s, int) and type(s) is not bool else int(s)
 
 
 def reshape(input: Tensor, *shape: Any) -> Tensor:
@@ -159,7 +164,7 @@ broadcast_to_op = defop(
 
 def broadcast_to(input: Tensor, shape: Any) -> Tensor:
     """A read-only broadcast view of ``input`` with ``shape``."""
-    shape = tuple(int(s) for s in shape)
+    shape = tuple(_size(s) for s in shape)
     if shape == input.shape:
         return input
     return apply(broadcast_to_op, input, shape=shape)
