@@ -70,6 +70,7 @@ class _Entry:
         captured: list[tuple[Tensor, Var, bool]],
         out_skeleton: Any,
         backend: Any,
+        state: _State,
     ) -> None:
         self.graph = graph
         self.source = source
@@ -77,6 +78,7 @@ class _Entry:
         self.captured = captured
         self.out_skeleton = out_skeleton
         self.backend = backend
+        self.state = state
 
     def stale(self) -> str | None:
         """Why the captured tensors no longer match the trace, or None."""
@@ -86,15 +88,90 @@ class _Entry:
                 was = f"{v.type}, requires_grad={rg}"
                 now = f"{d.dtype.name}{list(d.shape)}, requires_grad={t._requires_grad}"
                 return f"captured tensor {v.name} changed: {was} -> {now}"
-        return None
+        return self.state.stale()
 
     def __call__(self, leaves: list[Tensor]) -> Any:
         arrays = [t._data for t in leaves]
         arrays += [t._data for t, _, _ in self.captured]
         outs = self.run(*arrays)
         backend = self.backend
+        self.state.write_back(outs, leaves, backend)
         wrapped = (Tensor._wrap(a, None, False, backend) for a in outs)
         return _unflatten(self.out_skeleton, wrapped)
+
+
+class _State:
+    """A trace's updates outside the function (functionalization), by output index: the
+    runner writes them back after each call, as the eager function would have."""
+
+    def __init__(self, tracer: Tracer, symbolic: list[Tensor], graph: Graph) -> None:
+        u = tracer.updates
+        outputs = graph.outputs
+
+        def index(v: Var) -> int:
+            outputs.append(v)
+            return len(outputs) - 1
+
+        arg = {id(s): i for i, s in enumerate(symbolic)}  # the call's tensors, by stand-in
+        self.data = [(t, index(v)) for t, v in u.data]
+        self.grads = [(t, None if v is None else index(v)) for t, v in u.grads if id(t) not in arg]
+        self.inputs = [  # call arguments updated in place
+            (i, index(s._data))
+            for i, (s, v) in enumerate(zip(symbolic, graph.inputs))
+            if s._data is not v
+        ]
+        # .grad of call arguments (backward() into an input): written into the argument
+        self.input_grads = [
+            (arg[id(t)], None if v is None else index(v)) for t, v in u.grads if id(t) in arg
+        ]
+        self.grad_guards = [(t, g) for t, g in u.grad_guards if id(t) not in arg]
+        # the trace read an argument's .grad: later calls need the same one (or None)
+        self.input_grad_guards = [(arg[id(t)], g) for t, g in u.grad_guards if id(t) in arg]
+        self.optimizers = [(opt, _hyperparameters(opt)) for opt in tracer.optimizers.values()]
+
+    def stale(self) -> str | None:
+        for t, g in self.grad_guards:
+            if t._grad is not g:
+                was = "None" if g is None else "a tensor"
+                return f"a .grad that the function reads changed (was {was} when traced)"
+        for opt, hyper in self.optimizers:
+            now = _hyperparameters(opt)
+            if now != hyper:
+                return f"{type(opt).__name__} hyperparameters changed: {hyper} -> {now}"
+        return None
+
+    def stale_inputs(self, leaves: list[Tensor]) -> str | None:
+        for i, g in self.input_grad_guards:
+            if leaves[i]._grad is not g:
+                return f"the .grad of tensor argument {i}, which the function reads, changed"
+        return None
+
+    def write_back(self, outs: tuple[Any, ...], leaves: list[Tensor], backend: Any) -> None:
+        for t, i in self.data:
+            t._data[...] = outs[i]
+            t._version[0] += 1
+        for t, j in self.grads:
+            _set_grad(t, None if j is None else outs[j], backend)
+        for k, i in self.inputs:
+            leaves[k]._data[...] = outs[i]
+            leaves[k]._version[0] += 1
+        for k, j in self.input_grads:
+            _set_grad(leaves[k], None if j is None else outs[j], backend)
+
+
+def _set_grad(t: Tensor, a: Any, backend: Any) -> None:
+    g = t._grad
+    if a is None:
+        t._grad = None
+    elif g is not None and g._data.shape == a.shape and g._data.dtype == a.dtype:
+        g._data[...] = a  # keeps the .grad object, as in-place accumulation does
+        g._version[0] += 1
+    else:
+        t._grad = Tensor._wrap(a, None, False, backend)
+
+
+def _hyperparameters(opt: Any) -> list[dict[str, Any]]:
+    return [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
 
 
 class Compiled:
@@ -110,6 +187,7 @@ class Compiled:
         self.traces = 0
         self._cache: dict[Any, _Entry] = {}
         self._last: tuple[Any, _Entry] | None = None
+        self._made_state: set[Any] = set()  # signatures whose first trace created state
         functools.update_wrapper(self, fn)
 
     @property
@@ -159,13 +237,15 @@ class Compiled:
             ) from None
         why = None
         if entry is not None:
-            why = entry.stale()
+            why = entry.stale() or entry.state.stale_inputs(leaves)
         if entry is None or why is not None:
             entry = self._trace(key, leaves, why)
+            if entry is None:  # the trace made state (see _trace): this call runs eagerly
+                return self.fn(*args, **kwargs)
         self._last = (key, entry)
         return entry(leaves)
 
-    def _trace(self, key: Any, leaves: list[Tensor], why: str | None) -> _Entry:
+    def _trace(self, key: Any, leaves: list[Tensor], why: str | None) -> _Entry | None:
         self.traces += 1
         name = getattr(self.fn, "__name__", "fn")
         if self.verbose:
@@ -183,14 +263,34 @@ class Compiled:
         tracer = Tracer(graph)
         symbolic = [tracer.input(t) for t in leaves]
         args, kwargs = _unflatten(key[0], iter(symbolic))
-        result = trace(self.fn, graph, tracer, args, kwargs)
         outs: list[Tensor] = []
-        out_skeleton = _flatten(result, outs)
-        registry._trace_hook = tracer.hook  # outputs that are concrete tensors get captured
-        try:
-            graph.outputs = [tracer.operand(t) for t in outs]
-        finally:
-            registry._trace_hook = None
+        skeleton: list[Any] = []
+
+        def outputs(result: Any) -> list[Tensor]:
+            skeleton.append(_flatten(result, outs))
+            return outs
+
+        trace(self.fn, graph, tracer, args, kwargs, outputs)
+        out_skeleton = skeleton[0]
+        if tracer.updates.escaped and key in self._made_state:
+            raise TracerError(
+                f"ember.compile({name}): an optimizer's state was set to a value computed "
+                "inside the compiled function on every trace; ember.compile can only update "
+                "existing state tensors in place"
+            )
+        if tracer.updates.made_state and key not in self._made_state:
+            # Tensors made in this trace were updated in place: state created on a first
+            # step (an optimizer's moments). The trace left them at their initial values;
+            # this call runs eagerly from there, and the next one traces with the state.
+            self._made_state.add(key)
+            if self.verbose:
+                print(
+                    f"ember.compile({name}): trace #{self.traces} created state (e.g. optimizer "
+                    "moments); this call runs eagerly, the next one traces again",
+                    file=sys.stderr,
+                )
+            return None
+        state = _State(tracer, symbolic, graph)
         captured = [(t, v, t._requires_grad) for t, v, _ in tracer.captured.values()]
         for t, _, _ in captured:
             if type(t._data) is Var:
@@ -202,7 +302,7 @@ class Compiled:
         if self.optimize:
             graph = optimize(graph)
         source, run = generate(graph, backend, self.optimize)
-        entry = _Entry(graph, source, run, captured, out_skeleton, backend)
+        entry = _Entry(graph, source, run, captured, out_skeleton, backend, state)
         self._cache[key] = entry
         return entry
 

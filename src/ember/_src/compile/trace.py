@@ -18,8 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from ember._src.core import autograd, creation
 from ember._src.core import dtype as dt
+from ember._src.core import tensor as tensor_module
 from ember._src.core.aval import AVal
+from ember._src.core.backend import CPU
 from ember._src.core.tensor import Tensor
 from ember._src.ops import registry
 from ember._src.ops.registry import Op, TracerError, user_frame
@@ -35,6 +38,18 @@ class Tracer:
         self.vars: set[int] = set()  # ids of this graph's Vars
         # id(tensor) -> (tensor, its Var, its .grad when captured)
         self.captured: dict[int, tuple[Tensor, Var, Any]] = {}
+        # Functionalization. id(tensor) -> (tensor, data, node, requires_grad) before the
+        # trace rebound it to a Var (an in-place update of a tensor from outside).
+        self.lifted: dict[int, tuple[Tensor, Any, Any, bool]] = {}
+        # id(tensor) -> (tensor, .grad before the trace, whether the trace read it first)
+        self.grads: dict[int, tuple[Tensor, Any, bool]] = {}
+        self.created: set[int] = set()  # ids of concrete tensors made during the trace
+        # Aliasing: id(Var) -> (the version counter its tensor shares with views of the same
+        # memory, the counter's value when the Var was made). A Var read after the counter
+        # moved on is stale: an in-place update went to another alias of that memory.
+        self.births: dict[int, tuple[list[int], int]] = {}
+        self.optimizers: dict[int, Any] = {}  # optimizers stepped in the trace (guards)
+        self.updates = Updates()  # filled in when the trace ends
 
     def input(self, t: Tensor) -> Tensor:
         """A symbolic stand-in for the call argument ``t``."""
@@ -42,6 +57,7 @@ class Tracer:
         self.vars.add(id(v))
         s = Tensor._wrap(v, None, False, t._backend)
         s._requires_grad = t._requires_grad
+        s._grad = t._grad  # backward() into the argument accumulates into its .grad
         return s
 
     def operand(self, t: Tensor) -> Var:
@@ -52,6 +68,15 @@ class Tracer:
                 raise TracerError(
                     "a tensor from another ember.compile trace is used here (did a traced "
                     f"tensor escape, e.g. into a global?)\n  at {user_frame()}"
+                )
+            born = self.births.get(id(d))
+            if born is not None and born[0][0] != born[1]:
+                raise TracerError(
+                    "this tensor shares memory with a view or base (reshape, transpose, slice, "
+                    "...) that was updated in place after it was made; ember.compile does not "
+                    f"carry in-place updates between views and their base\n  at {user_frame()}\n"
+                    "  fix: take the view again after the update, update the tensor you read "
+                    "instead of its alias, or use out-of-place ops"
                 )
             return d
         hit = self.captured.get(id(t))
@@ -85,7 +110,72 @@ class Tracer:
         shape = tuple(int(s) for s in aval.shape)
         out = self.graph.add(op, operands, attrs, shape, aval.dtype.np)
         self.vars.add(id(out))
+        if op.view:  # it shares first's version counter (apply's share_version)
+            born = (first._version, first._version[0])
+            self.births[id(out)] = born
+            if type(first._data) is Var:
+                self.births.setdefault(id(first._data), born)
         return Tensor._wrap(out, None, False, first._backend)
+
+    # ----------------------------------------------------------- functionalization
+    def lift(self, t: Tensor) -> None:
+        """Before an in-place update: a concrete ``t`` now holds its captured Var."""
+        if type(t._data) is not Var:
+            v = self.operand(t)
+            self._remember(t)
+            t._data = v
+
+    def rebind(self, t: Tensor, value: Tensor, what: str) -> None:
+        """An in-place update of ``t`` to ``value``: ``t`` now holds ``value``'s Var; the
+        runner writes the final value back into ``t`` after each call."""
+        d = t._data
+        if value.dtype != t.dtype:
+            value = value.to(t.dtype)
+        v = value._data
+        if type(v) is not Var:  # a concrete value (zero_, fill_): a captured constant
+            v = self.operand(value)
+        if type(d) is not Var:
+            self._remember(t)
+        t._data = v
+        if t._version[1]:  # aliased: its views and base are stale from here (_commit counts)
+            self.births[id(v)] = (t._version, t._version[0] + 1)
+
+    def _remember(self, t: Tensor) -> None:
+        if id(t) not in self.lifted:
+            self.lifted[id(t)] = (t, t._data, t._node, t._requires_grad)
+
+    def watch_grad(self, t: Tensor, reading: bool) -> None:
+        """Every read and write of a ``.grad`` while tracing: remember the first."""
+        if id(t) not in self.grads:
+            self.grads[id(t)] = (t, t._grad, reading)
+
+    def made(self, t: Tensor) -> None:
+        """A concrete tensor made by a creation function during the trace."""
+        self.created.add(id(t))
+
+    def random(
+        self,
+        draw: Callable[..., Any],
+        shape: tuple[int, ...],
+        dtype: dt.dtype,
+        device: Any,
+        requires_grad: bool,
+        generator: Any,
+    ) -> Tensor:
+        """A random draw while tracing: a graph node that draws on every run, from the same
+        generator and in the same order as eager code would."""
+        if device is not None and str(device) != "cpu":
+            raise TracerError(
+                f"ember.compile traces CPU tensors only for now; got device={device}\n"
+                f"  at {user_frame()}"
+            )
+        attrs = {"draw": _Draw(draw), "shape": shape, "dtype": dtype.np, "generator": generator}
+        out = self.graph.add(RANDOM, (), attrs, shape, dtype.np)
+        self.vars.add(id(out))
+        t = Tensor._wrap(out, None, False, CPU)
+        if requires_grad:
+            t.requires_grad_(True)
+        return t
 
     def _attr(self, value: Any) -> Any:
         if type(value) is Var and id(value) not in self.vars:
@@ -124,22 +214,120 @@ def holds_var(value: Any) -> bool:
     return False
 
 
-def trace(fn: Callable[..., Any], graph: Graph, tracer: Tracer, args: Any, kwargs: Any) -> Any:
-    """Run ``fn`` with the tracer's hook installed; the captured tensors are left as found."""
+class _Draw:
+    """A random node's sampler (a function of a NumPy Generator and a shape), shown by name."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+
+    def __call__(self, rng: Any, shape: tuple[int, ...]) -> Any:
+        return self.fn(rng, shape)
+
+    def __repr__(self) -> str:
+        return self.fn.__qualname__.split(".")[0]  # rand, randn, randint, normal
+
+
+def _draw(xp: Any, *, draw: _Draw, shape: tuple[int, ...], dtype: Any, generator: Any) -> Any:
+    return xp.asarray(np.asarray(draw(generator.numpy, shape)).astype(dtype, copy=False))
+
+
+def _draw_infer(*, draw: _Draw, shape: tuple[int, ...], dtype: Any, generator: Any) -> AVal:
+    return AVal(shape, dt.from_numpy_dtype(dtype))
+
+
+# Random draws inside a compiled function: drawn when the graph runs, never folded or merged.
+RANDOM = Op("random", _draw, infer=_draw_infer, kind="custom", effectful=True)
+
+
+class Updates:
+    """What a trace changed outside the function, for the runner to write back per call.
+
+    ``data``: (tensor, Var) — the tensor's memory gets the Var's value (parameters,
+    buffers, optimizer state updated in place). ``grads``: (tensor, Var or None) — its
+    ``.grad`` gets the value, or None. ``grad_guards``: (tensor, .grad object) — the trace
+    read that ``.grad`` before writing it, so later calls need the same object (or None).
+    ``made_state``: a tensor made during the trace was updated in place, or optimizer state
+    was set to a traced value (state created on the first step), so this call must run
+    eagerly.
+    """
+
+    def __init__(self) -> None:
+        self.data: list[tuple[Tensor, Var]] = []
+        self.grads: list[tuple[Tensor, Var | None]] = []
+        self.grad_guards: list[tuple[Tensor, Any]] = []
+        self.made_state = False
+        self.escaped = False  # optimizer state was set to traced values (and dropped)
+
+
+def trace(
+    fn: Callable[..., Any],
+    graph: Graph,
+    tracer: Tracer,
+    args: Any,
+    kwargs: Any,
+    outputs: Callable[[Any], list[Tensor]] | None = None,
+) -> Any:
+    """Run ``fn`` with the tracer's hooks installed; with ``outputs``, make
+    ``outputs(result)`` the graph's outputs. Every tensor ``fn`` updated in place and every
+    ``.grad`` it wrote is restored afterwards and listed in ``tracer.updates``."""
     if registry._trace_hook is not None:
         raise TracerError("ember.compile cannot trace while another trace is running")
     registry._trace_hook = tracer.hook
+    registry._tracer = tracer
+    tensor_module._grad_watch = tracer.watch_grad
+    creation._trace_random = tracer.random
+    creation._trace_created = tracer.made
+    autograd._tracing[0] = True
     try:
         result = fn(*args, **kwargs)
+        if outputs is not None:  # before anything is restored: an output may be a tensor
+            graph.outputs = [tracer.operand(t) for t in outputs(result)]  # updated in place
     finally:
         registry._trace_hook = None
-        wrote_grad = [t for t, _, g in tracer.captured.values() if t.grad is not g]
-        for t, _, g in tracer.captured.values():
-            t.grad = g
-    if wrote_grad:
-        raise TracerError(
-            "backward() inside ember.compile accumulated into .grad of a tensor from outside "
-            "the compiled function (a parameter); writing .grad back is not supported yet\n"
-            "  fix: compute the gradients with ember.grad(loss, params) and return them"
-        )
+        registry._tracer = None
+        tensor_module._grad_watch = None
+        creation._trace_random = None
+        creation._trace_created = None
+        autograd._tracing[0] = False
+        final_data = [(t, t._data) for t, *_ in tracer.lifted.values()]
+        final_grads = [(t, t._grad) for t, *_ in tracer.grads.values()]
+        for t, data, node, requires_grad in tracer.lifted.values():
+            t._data, t._node, t._requires_grad = data, node, requires_grad
+        for t, g, _ in tracer.grads.values():
+            t._grad = g
+    tracer.updates = _updates(tracer, final_data, final_grads)
+    for opt in tracer.optimizers.values():
+        # State made from traced values on a first step (SGD's momentum buffer starts as a
+        # clone of the gradient) would hold a Var: drop it, as if the step had not run.
+        for st in opt.state.values():
+            for k in [k for k, v in st.items() if isinstance(v, Tensor) and type(v._data) is Var]:
+                del st[k]
+                tracer.updates.made_state = tracer.updates.escaped = True
     return result
+
+
+def _updates(
+    tracer: Tracer, final_data: list[tuple[Tensor, Any]], final_grads: list[tuple[Tensor, Any]]
+) -> Updates:
+    u = Updates()
+    for t, v in final_data:
+        hit = tracer.captured.get(id(t))
+        if hit is not None and hit[1] is v:
+            continue  # lifted but never changed
+        if id(t) in tracer.created:
+            u.made_state = True  # a temporary, or state made on a first step: see Updates
+            continue
+        u.data.append((t, v))
+    for t, g in final_grads:
+        start, read_first = tracer.grads[id(t)][1:]
+        if read_first:
+            u.grad_guards.append((t, start))
+        if g is start:
+            continue
+        if g is None:
+            u.grads.append((t, None))
+        else:
+            u.grads.append((t, g._data if type(g._data) is Var else tracer.operand(g)))
+    return u

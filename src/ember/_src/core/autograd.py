@@ -25,6 +25,8 @@ class _GradMode(threading.local):
 
 
 _mode = _GradMode()
+# [True] while ember.compile traces (set by the compile layer).
+_tracing = [False]
 
 
 def is_grad_enabled() -> bool:
@@ -360,6 +362,7 @@ def _accumulate(grads: dict[int, Any], key: int, g: Any) -> None:
 
 def _to_leaves(grads: dict[int, Tensor], leaves: dict[int, Tensor], create_graph: bool) -> None:
     stored: set[int] = set()
+    tracing = _tracing[0]  # ember.compile: gradients are symbolic, accumulate out of place
     for key, leaf in leaves.items():
         g = _dense(grads.get(key))
         if g is None or not leaf._requires_grad:
@@ -374,7 +377,9 @@ def _to_leaves(grads: dict[int, Tensor], leaves: dict[int, Tensor], create_graph
                 f"gradient of shape {tuple(g.shape)} cannot accumulate into a leaf of shape "
                 f"{tuple(leaf.shape)}"
             )
-        if not create_graph:
+        if tracing:  # symbolic values are never written in place: sharing one is fine
+            g = g.detach()
+        elif not create_graph:
             g = g.detach()
             arr = g._data
             # .grad must own its memory: optimizers and clipping update it in place.
@@ -383,7 +388,7 @@ def _to_leaves(grads: dict[int, Tensor], leaves: dict[int, Tensor], create_graph
             stored.add(id(g._data))
         if leaf.grad is None:
             leaf.grad = g
-        elif create_graph:
+        elif create_graph or tracing:
             leaf.grad = leaf.grad + g
         else:
             leaf.grad._data += g._data

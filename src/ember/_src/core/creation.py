@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -28,8 +29,16 @@ def _shape(size: tuple[Any, ...]) -> tuple[int, ...]:
     return tuple(out)
 
 
+# Set by ember.compile while it traces: random draws become graph nodes drawn on every run,
+# and tensors made during the trace are reported (their in-place updates are not state).
+_trace_random: Callable[..., Tensor] | None = None
+_trace_created: Callable[[Tensor], None] | None = None
+
+
 def _finish(arr: Any, requires_grad: bool) -> Tensor:
     t = Tensor._wrap(arr)
+    if _trace_created is not None:
+        _trace_created(t)
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -207,6 +216,8 @@ def _random(
 ) -> Tensor:
     d = dt.to_dtype(dtype) if dtype is not None else dt.get_default_dtype()
     g = generator if generator is not None else rnd.default_generator
+    if _trace_random is not None:
+        return _trace_random(draw, _shape(size), d, device, requires_grad, g)
     host = np.asarray(draw(g.numpy, _shape(size))).astype(d.np, copy=False)
     b = _backend(device)
     return _finish(b.asarray(host) if b.name != "cpu" else host, requires_grad)

@@ -48,11 +48,11 @@ class Tensor:
         "__weakref__",
         "_backend",
         "_data",
+        "_grad",
         "_hooks",
         "_node",
         "_requires_grad",
         "_version",
-        "grad",
     )
 
     _data: Any
@@ -61,7 +61,7 @@ class Tensor:
     _version: list[int]
     _hooks: list[Callable[[Tensor], Tensor | None]] | None
     _backend: Backend
-    grad: Tensor | None
+    _grad: Tensor | None
 
     if TYPE_CHECKING:
         # Op methods and operators are attached by ember._src.ops.methods.
@@ -112,7 +112,7 @@ class Tensor:
         if backend is None:
             backend = CPU if type(data) is np.ndarray else backend_of_array(data)
         t._backend = backend
-        t.grad = None
+        t._grad = None
         return t
 
     # ----------------------------------------------------------------- metadata
@@ -171,6 +171,19 @@ class Tensor:
         return int(self._data.data.ptr)
 
     # ----------------------------------------------------------------- autograd
+    @property
+    def grad(self) -> Tensor | None:
+        """The gradient accumulated by ``backward()``; None until then."""
+        if _grad_watch is not None:
+            _grad_watch(self, True)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if _grad_watch is not None:
+            _grad_watch(self, False)
+        self._grad = value
+
     @property
     def requires_grad(self) -> bool:
         return self._requires_grad
@@ -352,6 +365,10 @@ class Tensor:
 
 
 _new = object.__new__
+
+# Set by ember.compile while it traces: called with (tensor, reading) on every read and
+# write of ``.grad``, so gradients written inside a compiled function can be written back.
+_grad_watch: Callable[[Tensor, bool], None] | None = None
 
 
 def _dim(d: int, ndim: int, what: str) -> int:

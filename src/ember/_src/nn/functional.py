@@ -657,15 +657,18 @@ def _nll(
         )
     n_classes = logp.shape[1]
     _class_weight(name, weight, n_classes)
-    # Validation only, on the backend's arrays: one host sync instead of a chain of ops.
     t = target._data
-    ignored = t == ignore_index
-    bad = ~ignored & ((t < 0) | (t >= n_classes))
-    if bool(bad.any()):
-        raise IndexError(
-            f"{name}: target {int(t[bad][0])} is out of bounds for {n_classes} classes"
-        )
-    valid = Tensor._wrap(~ignored) if bool(ignored.any()) else None
+    if is_tracing():  # ember.compile: no values to check; always take the masked path
+        valid: Tensor | None = E.ne(target, ignore_index)
+    else:
+        # Validation only, on the backend's arrays: one host sync instead of a chain of ops.
+        ignored = t == ignore_index
+        bad = ~ignored & ((t < 0) | (t >= n_classes))
+        if bool(bad.any()):
+            raise IndexError(
+                f"{name}: target {int(t[bad][0])} is out of bounds for {n_classes} classes"
+            )
+        valid = Tensor._wrap(~ignored) if bool(ignored.any()) else None
     safe = target if valid is None else E.where(valid, target, 0)
     loss = -S.gather(logp, 1, safe.unsqueeze(1)).squeeze(1)
     if weight is not None:

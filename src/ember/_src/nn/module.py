@@ -366,11 +366,9 @@ class Module:
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of every parameter."""
         for p in self.parameters():
-            if p.grad is None:
-                continue
             if set_to_none:
-                p.grad = None
-            else:
+                p.grad = None  # unconditionally: ember.compile sees a write, not a read
+            elif p.grad is not None:
                 p.grad = p.grad.detach()
                 p.grad.zero_()
 

@@ -17,13 +17,15 @@ from ember._src.core import dtype as dt
 from ember._src.core.backend import _FACTORIES as _DEVICE_TYPES
 from ember._src.core.backend import backend_of_array, device, get_backend
 from ember._src.core.backend import device as _Device
+from ember._src.core.creation import full_like, zeros_like
 from ember._src.core.tensor import Tensor
 from ember._src.ops import activation as A
 from ember._src.ops import elementwise as E
 from ember._src.ops import linalg as L
 from ember._src.ops import reduce as R
+from ember._src.ops import registry
 from ember._src.ops import shape as S
-from ember._src.ops.registry import TracerError, apply, defop, is_tracing, user_frame
+from ember._src.ops.registry import apply, defop
 
 _mode = autograd._mode
 
@@ -86,14 +88,6 @@ _OUT_KERNELS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "true
 
 
 def _check_leaf(self: Tensor, what: str) -> None:
-    if is_tracing():  # every in-place entry point passes here first
-        raise TracerError(
-            f"{what}: in-place ops inside ember.compile are not supported yet\n"
-            f"  at {user_frame()}\n"
-            "  fix: use the out-of-place op (`x = x + y` instead of `x += y`, "
-            "`x = x.index_put(i, v)` instead of `x[i] = v`), or do the update outside the "
-            "compiled function"
-        )
     if self._node is None and self._requires_grad and _mode.enabled:
         raise RuntimeError(
             f"a leaf tensor that requires grad is being used in an in-place operation ({what}); "
@@ -125,17 +119,25 @@ def _commit(self: Tensor, out: Tensor, what: str) -> Tensor:
             f"{what}: result type {out.dtype} can't be cast to the desired output type "
             f"{self.dtype}; use the out-of-place op"
         )
+    tracer = registry._tracer
+    if tracer is not None:  # ember.compile: self now holds the new value (functionalization)
+        tracer.rebind(self, out, what)
+    else:
+        _write(self, out, what)
+    self._version[0] += 1
+    if out._requires_grad:
+        self._node = out._node
+        self._requires_grad = True
+    return self
+
+
+def _write(self: Tensor, out: Tensor, what: str) -> None:
     try:
         self._data[...] = out._data
     except ValueError as e:
         if not self._data.flags.writeable:
             raise RuntimeError(f"{what}: {_READ_ONLY}") from None
         raise RuntimeError(f"{what}: {e}") from None
-    self._version[0] += 1
-    if out._requires_grad:
-        self._node = out._node
-        self._requires_grad = True
-    return self
 
 
 def _can_cast(src: dt.dtype, dst: dt.dtype) -> bool:
@@ -150,6 +152,14 @@ def _inplace(name: str, fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
         recording = _mode.enabled and (
             self._requires_grad or any(isinstance(a, Tensor) and a._requires_grad for a in args)
         )
+        tracer = registry._tracer
+        if tracer is not None:  # ember.compile: computed out of place, then rebound
+            tracer.lift(self)
+            if recording:
+                _check_view(self, name + "_")
+                old = Tensor._wrap(self._data, self._node, self._requires_grad, self._backend)
+                return _commit(self, fn(old, *args, **kwargs), name + "_")
+            return _commit(self, fn(self, *args, **kwargs), name + "_")
         if not recording:
             if kernel is not None and not kwargs and len(args) == 1:
                 other = args[0]
@@ -183,6 +193,14 @@ def _setitem(self: Tensor, index: Any, value: Any) -> None:
     recording = _mode.enabled and (
         self._requires_grad or (isinstance(value, Tensor) and value._requires_grad)
     )
+    tracer = registry._tracer
+    if tracer is not None:  # ember.compile: an index_put, then rebound
+        tracer.lift(self)
+        if recording:
+            _check_view(self, "__setitem__")
+        old = Tensor._wrap(self._data, self._node, self._requires_grad, self._backend)
+        _commit(self, S.index_put(old, index, value), "__setitem__")
+        return
     if not recording:
         idx = S.norm_index(index)
         v = value._data if isinstance(value, Tensor) else value
@@ -205,19 +223,28 @@ _READ_ONLY = (
 )
 
 
-def _overwrite(self: Tensor, what: str, write: Any) -> Tensor:
+def _overwrite(
+    self: Tensor, what: str, write: Callable[[Any], None], value: Callable[[], Tensor]
+) -> Tensor:
     """Write new values that do not depend on the old ones (zero_, fill_, uniform_, …).
 
-    On the tape the tensor becomes a constant: no gradient flows to its history, as
-    PyTorch's Fill/Zero backward gives zero."""
+    ``write(array)`` writes them into memory; ``value()`` returns them as a tensor of
+    self's shape, for ``ember.compile`` to rebind self to. On the tape the tensor becomes
+    a constant: no gradient flows to its history, as PyTorch's Fill/Zero backward gives
+    zero."""
     _check_leaf(self, what)
     recording = _mode.enabled and self._requires_grad
     if recording:
         _check_view(self, what)
-    if not self._data.flags.writeable:
-        raise RuntimeError(f"{what}: {_READ_ONLY}")
-    with autograd.no_grad():
-        write(self._data)
+    tracer = registry._tracer
+    if tracer is not None:
+        with autograd.no_grad():
+            tracer.rebind(self, value(), what)
+    else:
+        if not self._data.flags.writeable:
+            raise RuntimeError(f"{what}: {_READ_ONLY}")
+        with autograd.no_grad():
+            write(self._data)
     self._version[0] += 1
     if recording:
         self._node = None
@@ -229,7 +256,7 @@ def _zero_(self: Tensor) -> Tensor:
     def write(a: Any) -> None:
         a[...] = 0
 
-    return _overwrite(self, "zero_", write)
+    return _overwrite(self, "zero_", write, lambda: zeros_like(self))
 
 
 def _fill_(self: Tensor, value: Any) -> Tensor:
@@ -239,7 +266,7 @@ def _fill_(self: Tensor, value: Any) -> Tensor:
     def write(a: Any) -> None:
         a[...] = value
 
-    return _overwrite(self, "fill_", write)
+    return _overwrite(self, "fill_", write, lambda: full_like(self, value))
 
 
 def _copy_(self: Tensor, src: Tensor) -> Tensor:
@@ -261,7 +288,7 @@ def _uniform_(self: Tensor, a: float = 0.0, b: float = 1.0, *, generator: Any = 
     def write(arr: Any) -> None:
         arr[...] = (r * (b - a) + a)._data
 
-    return _overwrite(self, "uniform_", write)
+    return _overwrite(self, "uniform_", write, lambda: r * (b - a) + a)
 
 
 def _normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator: Any = None) -> Tensor:
@@ -272,7 +299,7 @@ def _normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator: An
     def write(arr: Any) -> None:
         arr[...] = (r * std + mean)._data
 
-    return _overwrite(self, "normal_", write)
+    return _overwrite(self, "normal_", write, lambda: r * std + mean)
 
 
 # ----------------------------------------------------------------- method table

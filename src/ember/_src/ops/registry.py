@@ -45,6 +45,9 @@ _ARRAY_TYPES = _BY_ARRAY_TYPE  # every registered backend's array type
 # Set by ember.compile while it traces: ``hook(op, args, attrs, first) -> Tensor``
 # returns the symbolic output instead of computing (ops never import compile).
 _trace_hook: Callable[[Op, tuple[Any, ...], dict[str, Any], Tensor], Tensor] | None = None
+# The tracer itself while ember.compile traces: in-place methods hand it their updates
+# (``lift`` / ``rebind``) instead of writing memory.
+_tracer: Any = None
 
 
 # Set by ember.placeholder once a symbolic tensor exists: ``hook(op, args, attrs)`` records

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import ember
+from ember._src.ops import registry
+from ember._src.ops.registry import is_tracing
 
 Params = Iterable[ember.Tensor] | Iterable[dict[str, Any]]
 
@@ -129,11 +131,9 @@ class Optimizer:
         """Reset every parameter's gradient: to None (default) or to zeros in place."""
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is None:
-                    continue
                 if set_to_none:
-                    p.grad = None
-                else:
+                    p.grad = None  # unconditionally: ember.compile sees a write, not a read
+                elif p.grad is not None:
                     p.grad.detach_()
                     p.grad.zero_()
 
@@ -151,6 +151,8 @@ class Optimizer:
         if closure is not None:
             with ember.enable_grad():
                 loss = closure()
+        if is_tracing():  # ember.compile guards on this optimizer's hyperparameters
+            registry._tracer.optimizers[id(self)] = self
         with ember.no_grad():
             for group in self.param_groups:
                 self._update_group(group)
@@ -279,10 +281,15 @@ def gradient(
     return -grad if maximize else grad
 
 
-def next_step(state: dict[str, Any]) -> float:
-    """Count one more step in ``state["step"]`` (a 0-d float64 tensor, as PyTorch keeps it)."""
+def next_step(state: dict[str, Any]) -> Any:
+    """Count one more step in ``state["step"]`` (a 0-d float64 tensor, as PyTorch keeps it).
+
+    Returns the new count as a float, or while ``ember.compile`` traces as the 0-d
+    tensor itself (its value is only known when the compiled step runs)."""
     t = state["step"]
     t.add_(1)
+    if is_tracing():  # ember.compile: the count is a graph value, not a Python number
+        return t
     return float(t.item())
 
 

@@ -12,6 +12,7 @@ from ember._src.core.autograd import no_grad
 from ember._src.core.creation import tensor
 from ember._src.core.tensor import Tensor
 from ember._src.ops.reduce import norm
+from ember._src.ops.registry import is_tracing
 from ember._src.ops.shape import cat, stack
 
 Parameters = Tensor | Iterable[Tensor]
@@ -64,6 +65,12 @@ def clip_grad_norm_(
     with no_grad():
         norms = [norm(g.reshape(-1), p=p) for g in grads]
         total = norms[0] if len(norms) == 1 else norm(stack(norms), p=p)
+        if is_tracing() and not error_if_nonfinite:
+            # ember.compile: the norm is a graph value; scale by min(coef, 1) as a tensor
+            coef_t = (max_norm / (total + 1e-6)).clamp(max=1.0)
+            for g in grads:
+                g.mul_(coef_t)
+            return total
         value = total.item()
         if error_if_nonfinite and not math.isfinite(value):
             raise RuntimeError(
