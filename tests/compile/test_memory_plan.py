@@ -176,3 +176,21 @@ def test_other_dtypes_compile_to_eager_values(dtype: Any) -> None:
         got, want = f(x, y), fn(x, y)
         assert got.dtype == want.dtype
         np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_slice_gradients_sum_into_a_reused_buffer() -> None:
+    w = t(4, 8).requires_grad_()
+
+    def fn(x: ember.Tensor) -> ember.Tensor:
+        h = x @ w
+        loss = h[:, :4].tanh().sum() + (h[:, 2:] * 3.0).sigmoid().sum() + h[1].sum()
+        return ember.grad(loss, [w])[0]
+
+    x = t(3, 4)
+    f = ember.compile(fn)
+    want = fn(x).detach().numpy()
+    for _ in range(2):
+        np.testing.assert_allclose(f(x).numpy(), want, rtol=1e-5, atol=1e-6)
+    merged = [n for n in f.graph.nodes if n.op.name == "scatter_sum"]
+    assert len(merged) == 1 and len(merged[0].attrs["indices"]) == 3
+    assert merged[0].out.name in f.memory_plan().slot  # written into a held buffer

@@ -11,7 +11,7 @@ import pytest
 import ember
 from ember._src.compile.codegen import generate
 from ember._src.compile.graph import Const, Graph, Var
-from ember._src.compile.passes import cse, dce, fold, optimize, simplify
+from ember._src.compile.passes import cse, dce, fold, merge_scatters, optimize, simplify
 from ember._src.core.aval import AVal
 from ember._src.core.backend import CPU
 from ember._src.core.dtype import from_numpy_dtype
@@ -314,3 +314,45 @@ def test_pass_returns_new_graph_with_same_fields() -> None:
         out = p(g)
         assert out is not g and out.extra == "kept"  # type: ignore[attr-defined]
         assert out.outputs == g.outputs and out.outputs is not g.outputs
+
+
+# ----------------------------------------------------------------- sums of scatters
+def test_merge_scatters_turns_a_sum_of_slice_gradients_into_one_node() -> None:
+    g, (a, b, c, d, dense, e, i) = graph((4, 2), (4, 2), (4, 2), (3,), (4, 8), (5, 2), (5,))
+    index = node(g, "cast", i, dtype=ember.int64)
+    parts = [
+        node(g, "index_scatter", a, shape=(4, 8), index=(slice(None), slice(0, 2))),
+        node(g, "index_scatter", b, shape=(4, 8), index=(slice(None), slice(1, 3))),  # overlaps
+        node(g, "index_scatter", c, shape=(4, 8), index=(slice(None), slice(6, 8))),
+        node(g, "index_scatter", d, shape=(4, 8), index=(0, slice(5, 8))),
+    ]
+    total = node(g, "add", node(g, "add", parts[0], parts[1]), node(g, "add", parts[2], dense))
+    total = node(g, "add", parts[3], total)
+    rows = node(g, "index_scatter", e, shape=(6, 2), index=(index,))  # repeated rows add up
+    rows2 = node(g, "index_scatter", e, shape=(6, 2), index=(slice(1, 6),))
+    g.outputs = [total, node(g, "add", rows, rows2), node(g, "mul", rows2, 2.0)]
+    m = merge_scatters(g)
+    # rows2 is read twice (by the add and the mul): it stays, the add takes it as dense base
+    assert ops(m) == ["cast", "scatter_sum", "index_scatter", "scatter_sum", "mul"]
+    merged = m.nodes[1]
+    assert merged.args[0] is dense and merged.attrs["base"] is True and len(merged.args) == 5
+    assert m.nodes[3].args == (rows2, e) and m.nodes[3].attrs["indices"] == ((index,),)
+    av, bv, cv, dv, densev, ev = data(4, 2), data(4, 2), data(4, 2), data(3), data(4, 8), data(5, 2)
+    iv = np.array([0.0, 2.0, 0.0, 5.0, 2.0])
+    want = densev.copy()
+    want[:, 0:2] += av
+    want[:, 1:3] += bv
+    want[:, 6:8] += cv
+    want[0, 5:8] += dv
+    want_rows = np.zeros((6, 2))
+    want_rows[1:6] = ev
+    np.add.at(want_rows, iv.astype(np.int64), ev)
+    for graph_ in (g, m):  # the merged graph computes what the unmerged one does
+        got_total, got_rows, _ = run(graph_, av, bv, cv, dv, densev, ev, iv)
+        np.testing.assert_allclose(got_total, want, rtol=1e-14, atol=1e-15)
+        np.testing.assert_allclose(got_rows, want_rows, rtol=1e-14, atol=1e-15)
+    # and through the planned code's direct kernel (writing into a reused buffer)
+    for _ in range(2):
+        got_total, got_rows, _ = generate(m, CPU, optimize=True)[1](av, bv, cv, dv, densev, ev, iv)
+        np.testing.assert_allclose(got_total, want, rtol=1e-14, atol=1e-15)
+        np.testing.assert_allclose(got_rows, want_rows, rtol=1e-14, atol=1e-15)

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .graph import Const, Node, Var
+from .passes import accumulate, vars_in
 
 Bind = Callable[[str, Any], str]  # (prefix, value) -> a name in the generated code's namespace
 Emit = Callable[[Node, list[str], "str | None", Bind], list[str]]
@@ -100,6 +101,33 @@ def _clone(node: Node, ops: list[str], out: str | None, bind: Bind) -> list[str]
     return [f"np.copyto({out}, {ops[0]})", f"{node.out.name} = {out}"]
 
 
+def scatter_into(
+    out: Any, shape: tuple[int, ...], base: Any, grads: tuple[Any, ...], indices: tuple[Any, ...]
+) -> Any:
+    """``scatter_sum`` into ``out`` (a new array when None)."""
+    if out is None:
+        out = np.zeros(shape, grads[0].dtype) if base is None else base.copy()
+    elif base is None:
+        out[...] = 0
+    else:
+        np.copyto(out, base)
+    for g, index in zip(grads, indices):
+        accumulate(out, g, index)
+    return out
+
+
+def _scatter_sum(node: Node, ops: list[str], out: str | None, bind: Bind) -> list[str]:
+    indices = node.attrs["indices"]
+    idx = bind("indices", indices)
+    held = list(vars_in(indices))
+    if held:  # integer index tensors computed in the graph: filled in per call
+        env = ", ".join(f"{v.name!r}: {v.name}" for v in held)
+        idx = f"fill({idx}, {{{env}}})"
+    base, grads = (ops[0], ops[1:]) if node.attrs["base"] else ("None", ops)
+    call = f"{bind('scatter', scatter_into)}({out}, {bind('shape', node.out.shape)}, {base}"
+    return [f"{node.out.name} = {call}, ({', '.join(grads)},), {idx})"]
+
+
 _UFUNCS = {
     "add": "add", "sub": "subtract", "mul": "multiply", "div": "true_divide",
     "maximum": "maximum", "minimum": "minimum", "atan2": "arctan2",
@@ -123,6 +151,7 @@ _OTHER: dict[str, Kernel] = {
     "sum": Kernel(_sum, False),
     "cast": Kernel(_cast, False),
     "clone": Kernel(_clone, True),
+    "scatter_sum": Kernel(_scatter_sum, False),  # never over an operand: it zeroes first
 }
 
 # Ops known to return a new array (not a view of an operand) from ``compute``.
@@ -152,6 +181,9 @@ def _array(a: Var | Const) -> Any:
 def kernel_for(node: Node) -> Kernel | None:
     """The direct form of ``node``, or None when it needs ``compute`` (casts, other ops)."""
     name, out = node.op.name, node.out.dtype
+    if name == "scatter_sum":
+        ok = _float(out) and all(type(a) is Var and a.dtype == out for a in node.args)
+        return _OTHER[name] if ok else None
     if name in ("cast", "clone"):
         a = node.args[0]
         ok = type(a) is Var and a.dtype.kind in "biuf" and out.kind in "biuf"

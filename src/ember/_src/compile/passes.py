@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from ember._src.core.aval import AVal
 from ember._src.core.backend import CPU
-from ember._src.ops.registry import compute
+from ember._src.ops.registry import Op, compute
 from ember._src.ops.shape import clone_op
 
 from .graph import Const, Graph, Node, Var
@@ -266,8 +267,83 @@ def simplify(graph: Graph) -> Graph:
     return rw.result()
 
 
+# ----------------------------------------------------------------- sums of scatters
+def accumulate(z: Any, g: Any, index: tuple[Any, ...]) -> None:
+    """``z[index] += g``, summing repeated integer indices as ``index_scatter`` does."""
+    if any(hasattr(v, "dtype") and v.dtype.kind in "iu" for v in index):
+        np.add.at(z, index, g)
+    else:
+        z[index] += g
+
+
+def scatter_sum_forward(
+    xp: Any, *operands: Any, shape: tuple[int, ...], indices: tuple[Any, ...], base: bool
+) -> Any:
+    """``base`` (or zeros of ``shape``) plus each gradient scattered at its index."""
+    grads = operands[1:] if base else operands
+    z = operands[0].copy() if base else xp.zeros(shape, dtype=grads[0].dtype)
+    for g, index in zip(grads, indices):
+        accumulate(z, g, index)
+    return z
+
+
+# The sum of slice gradients (an LSTM's four gates, the time steps of a sequence): one
+# array written slice by slice, as the eager engine's sparse IndexGrad sums them, instead
+# of a zero-filled array per slice and an add per pair. A graph-only op: never on a tape.
+scatter_sum_op = Op(
+    "scatter_sum",
+    scatter_sum_forward,
+    infer=lambda *a, shape, indices, base: AVal(shape, a[0].dtype),
+    kind="custom",
+)
+
+
+def merge_scatters(graph: Graph) -> Graph:
+    """``add`` of ``index_scatter`` results (and at most one dense term) into one
+    ``scatter_sum`` node, when each scatter is read by that add only."""
+    count: dict[int, int] = {}
+    for node in graph.nodes:
+        for v in uses(node):
+            count[id(v)] = count.get(id(v), 0) + 1
+    for v in graph.outputs:
+        count[id(v)] = count.get(id(v), 0) + 2
+    rw = _Rewriter(graph)
+    parts: dict[int, tuple[Any, list[Var], list[Any]]] = {}  # (base or None, grads, indices)
+    for node in graph.nodes:
+        node = rw.rewrite(node)
+        out = node.out
+        if node.op.name == "index_scatter" and count.get(id(out)) == 1:
+            parts[id(out)] = (None, [node.args[0]], [node.attrs["index"]])  # type: ignore[list-item]
+        elif node.op.name == "add" and out.dtype.kind == "f" and len(node.args) == 2:
+            a, b = node.args
+            pa, pb = parts.get(id(a)), parts.get(id(b))
+            dense = [x for x, p in ((a, pa), (b, pb)) if p is None]
+            if pa is not None or pb is not None:
+                base = dense[0] if dense else None
+                ok = base is None or _same_aval(base, out)
+                grads = [g for p in (pa, pb) if p is not None for g in p[1]]
+                indices = [i for p in (pa, pb) if p is not None for i in p[2]]
+                bases = [p[0] for p in (pa, pb) if p is not None and p[0] is not None]
+                if bases:
+                    ok = ok and base is None and len(bases) == 1
+                    base = bases[0]
+                ok = ok and all(type(g) is Var and g.dtype == out.dtype for g in grads)
+                if ok:
+                    if count.get(id(out)) == 1:  # merged into the next add too
+                        parts[id(out)] = (base, grads, indices)
+                    attrs = {
+                        "shape": out.shape,
+                        "indices": tuple(indices),
+                        "base": base is not None,
+                    }
+                    args = ([base] if base is not None else []) + grads
+                    node = Node(scatter_sum_op, args, attrs, out)
+        rw.keep(node)
+    return dce(rw.result())
+
+
 # ----------------------------------------------------------------- all of them
-PASSES: tuple[Pass, ...] = (simplify, fold, cse, dce)
+PASSES: tuple[Pass, ...] = (simplify, fold, cse, merge_scatters, dce)
 
 
 def optimize(graph: Graph, passes: tuple[Pass, ...] = PASSES, rounds: int = 4) -> Graph:
