@@ -159,8 +159,6 @@ def test_errors() -> None:
         model.compile(optimizer="adamm", loss="mse")
     with pytest.raises(TypeError, match="metrics must be a list"):
         model.compile(optimizer="sgd", loss="mse", metrics="mae")
-    with pytest.raises(NotImplementedError, match="ember.compile"):
-        model.compile(optimizer="sgd", loss="mse", jit=True)
     model.compile(optimizer="sgd", loss="mse")
     with pytest.raises(ValueError, match="same number of samples"):
         model.fit(x, y[:5], verbose=0)

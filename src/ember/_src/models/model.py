@@ -186,13 +186,12 @@ class Model(Layer):
             metrics: a list for every output, or a list of lists (one per output), of
                 anything ``ember.metrics.get`` resolves.
             loss_weights: one factor per output for the total loss.
-            jit: compile the steps with ``ember.compile`` (not available yet).
+            jit: run the training, evaluation and prediction steps through
+                ``ember.compile``: each step (forward, loss, backward, optimizer update)
+                is traced once per batch shape and then runs as generated code; metrics
+                are updated outside the compiled step. The first training step runs
+                eagerly (it builds lazy layers and the optimizer's state).
         """
-        if jit:
-            raise NotImplementedError(
-                "compile(jit=True) runs the training steps through ember.compile, the compiler, "
-                "which ember does not have yet; use jit=False (eager execution)"
-            )
         if loss is None:
             raise ValueError("compile() needs a loss, e.g. loss='mse'")
         self._optimizer_spec = optimizer
@@ -220,6 +219,8 @@ class Model(Layer):
         self._loss_weights = loss_weights
         self._per_output: list[tuple[losses_mod.Loss, float, list[Metric]]] | None = None
         self._compiled = True
+        self._jit = bool(jit)
+        self._jit_steps: dict[str, Any] = {}  # "train" / "test" / "predict" -> ember.compile
 
     def _check_compiled(self) -> None:
         if not self._compiled:
@@ -303,27 +304,70 @@ class Model(Layer):
             )
 
     # ----------------------------------------------------------------- steps
-    def _loss_and_update(self, batch: Batch, preds: tuple[Tensor, ...]) -> Tensor:
+    def _compute_losses(
+        self, batch: Batch, preds: tuple[Tensor, ...]
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """The total loss and each output's (sample-weighted mean) loss."""
         _, ys, sw = batch
         per_output = self._setup_outputs(len(preds))
         if len(ys) != len(preds):
             raise ValueError(f"got {len(ys)} target arrays for {len(preds)} model outputs")
         n = preds[0].shape[0]
         total: Tensor | None = None
-        for i, ((loss, weight, metrics), y, p) in enumerate(zip(per_output, ys, preds)):
+        each = []
+        for (loss, weight, _), y, p in zip(per_output, ys, preds):
             values = loss(y, p)
             if sw is not None:
                 values = values * sw.to(values.dtype)
             value = values.sum() / n
-            if len(preds) > 1:
-                self._trackers[f"output_{i + 1}_loss"].update_state(value.detach(), n)
+            each.append(value)
             total = value * weight if total is None else total + value * weight
-            with ember.no_grad():
+        assert total is not None
+        return total, tuple(each)
+
+    def _update_metrics(
+        self, batch: Batch, preds: tuple[Tensor, ...], total: Tensor, each: tuple[Tensor, ...]
+    ) -> None:
+        """Streaming loss trackers and metrics (always eager: they keep Python state)."""
+        _, ys, sw = batch
+        n = preds[0].shape[0]
+        with ember.no_grad():
+            if len(preds) > 1:
+                for i, value in enumerate(each):
+                    self._trackers[f"output_{i + 1}_loss"].update_state(value.detach(), n)
+            for (_, _, metrics), y, p in zip(self._setup_outputs(len(preds)), ys, preds):
                 for m in metrics:
                     m.update_state(y, p.detach(), sample_weight=sw)
-        assert total is not None
-        self._trackers["loss"].update_state(total.detach(), n)
-        return total
+            self._trackers["loss"].update_state(total.detach(), n)
+
+    def _train_core(
+        self, xs: tuple[Tensor, ...], ys: tuple[Tensor, ...], sw: Tensor | None
+    ) -> tuple[Tensor, tuple[Tensor, ...], tuple[Tensor, ...]]:
+        """Forward, loss, backward and update: what ``jit=True`` compiles."""
+        preds = _as_tuple(self(*xs))
+        total, each = self._compute_losses((xs, ys, sw), preds)
+        opt = self._resolve_optimizer()
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+        detached = tuple(p.detach() for p in preds)
+        return total.detach(), tuple(v.detach() for v in each), detached
+
+    def _test_core(
+        self, xs: tuple[Tensor, ...], ys: tuple[Tensor, ...], sw: Tensor | None
+    ) -> tuple[Tensor, tuple[Tensor, ...], tuple[Tensor, ...]]:
+        preds = _as_tuple(self(*xs))
+        total, each = self._compute_losses((xs, ys, sw), preds)
+        return total, each, preds
+
+    def _jitted(self, kind: str, fn: Any) -> Any:
+        """``fn`` itself, or with ``jit=True`` its ``ember.compile`` (one per kind)."""
+        if not getattr(self, "_jit", False):
+            return fn
+        step = self._jit_steps.get(kind)
+        if step is None:
+            step = self._jit_steps[kind] = ember.compile(fn)
+        return step
 
     def _reset_metrics(self, outputs: int | None = None) -> None:
         self._trackers = {"loss": Mean(name="loss")}
@@ -359,25 +403,31 @@ class Model(Layer):
     def _train_step(self, batch: Batch) -> None:
         self.train()
         batch = self._on_device(batch)
-        preds = _as_tuple(self(*batch[0]))
-        if self._per_output is None:  # first step: the outputs are known now
-            self._setup_outputs(len(preds))
+        first = self._per_output is None
+        step = self._train_core
+        if not first and self.optimizer is not None:
+            step = self._jitted("train", step)  # the first step is eager: it builds things
+        total, each, preds = step(*batch)
+        if first:  # the outputs are known now
             self._reset_metrics()
-        loss = self._loss_and_update(batch, preds)
-        opt = self._resolve_optimizer()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        self._update_metrics(batch, preds, total, each)
 
     def _test_step(self, batch: Batch) -> None:
         self.eval()
         batch = self._on_device(batch)
         with ember.no_grad():
-            preds = _as_tuple(self(*batch[0]))
-            if self._per_output is None:
-                self._setup_outputs(len(preds))
+            first = self._per_output is None
+            step = self._test_core if first else self._jitted("test", self._test_core)
+            total, each, preds = step(*batch)
+            if first:
                 self._reset_metrics()
-            self._loss_and_update(batch, preds)
+            self._update_metrics(batch, preds, total, each)
+
+    def _loss_and_update(self, batch: Batch, preds: tuple[Tensor, ...]) -> Tensor:
+        """The total loss of ``preds``, with the loss trackers and metrics updated."""
+        total, each = self._compute_losses(batch, preds)
+        self._update_metrics(batch, preds, total, each)
+        return total
 
     def _build_from(self, data: Any, batch_size: int) -> None:
         """Run the first batch through unbuilt lazy layers so that parameters exist."""
@@ -548,7 +598,7 @@ class Model(Layer):
         with ember.no_grad():
             for step, batch in enumerate(data.batches(batch_size or 32)):
                 cbs.call("on_predict_batch_begin", step, {})
-                out = _as_tuple(self(*self._on_device(batch)[0]))
+                out = _as_tuple(self._jitted("predict", self)(*self._on_device(batch)[0]))
                 chunks.append(out)
                 cbs.call("on_predict_batch_end", step, {"outputs": out})
         cbs.call("on_predict_end", {})
