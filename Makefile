@@ -1,5 +1,5 @@
 # Two entry points, each builds its own virtual environment from scratch:
-#   make demo   -- ember's main job (train the seed network, show the falling loss)
+#   make demo   -- ember's main job: `ember train` a CNN on Digits from its config, show the result
 #   make test   -- install what the tests need and run the whole suite (lint, types, pytest)
 # and one helper:
 #   make bench  -- ember beside NumPy and PyTorch (BENCH_ARGS="--quick" for a short run)
@@ -14,7 +14,7 @@ BENCH_ARGS ?=
 $(DEMO_VENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(DEMO_VENV)
 	$(DEMO_VENV)/bin/python -m pip install -q --upgrade pip
-	$(DEMO_VENV)/bin/python -m pip install -q -e .
+	$(DEMO_VENV)/bin/python -m pip install -q -e '.[cli,data]'
 	touch $@
 
 $(TEST_VENV)/.stamp: pyproject.toml
@@ -24,7 +24,7 @@ $(TEST_VENV)/.stamp: pyproject.toml
 	touch $@
 
 demo: $(DEMO_VENV)/.stamp
-	$(DEMO_VENV)/bin/python examples/seed/autograd_net.py
+	$(DEMO_VENV)/bin/ember train examples/configs/digits_cnn.yaml --overwrite
 
 test: $(TEST_VENV)/.stamp
 	$(TEST_VENV)/bin/ruff check .
