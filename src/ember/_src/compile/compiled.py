@@ -91,6 +91,8 @@ class _Entry:
         return self.state.stale()
 
     def __call__(self, leaves: list[Tensor]) -> Any:
+        for t, owner, key in self.state.dynamics:
+            t._data[()] = owner[key]
         arrays = [t._data for t in leaves]
         arrays += [t._data for t, _, _ in self.captured]
         outs = self.run(*arrays)
@@ -128,6 +130,7 @@ class _State:
         # the trace read an argument's .grad: later calls need the same one (or None)
         self.input_grad_guards = [(arg[id(t)], g) for t, g in u.grad_guards if id(t) in arg]
         self.optimizers = [(opt, _hyperparameters(opt)) for opt in tracer.optimizers.values()]
+        self.dynamics = tracer.dynamics
 
     def stale(self) -> str | None:
         for t, g in self.grad_guards:
@@ -171,7 +174,8 @@ def _set_grad(t: Tensor, a: Any, backend: Any) -> None:
 
 
 def _hyperparameters(opt: Any) -> list[dict[str, Any]]:
-    return [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
+    """What a traced step baked in: every group's hyperparameters but ``lr`` (an input)."""
+    return [{k: v for k, v in g.items() if k not in ("params", "lr")} for g in opt.param_groups]
 
 
 class Compiled:

@@ -49,6 +49,8 @@ class Tracer:
         # moved on is stale: an in-place update went to another alias of that memory.
         self.births: dict[int, tuple[list[int], int]] = {}
         self.optimizers: dict[int, Any] = {}  # optimizers stepped in the trace (guards)
+        # (0-d tensor, dict, key): a Python number the runner copies in before each call
+        self.dynamics: list[tuple[Tensor, dict[str, Any], str]] = []
         self.updates = Updates()  # filled in when the trace ends
 
     def input(self, t: Tensor) -> Tensor:
@@ -143,6 +145,14 @@ class Tracer:
     def _remember(self, t: Tensor) -> None:
         if id(t) not in self.lifted:
             self.lifted[id(t)] = (t, t._data, t._node, t._requires_grad)
+
+    def dynamic(self, owner: dict[str, Any], key: str) -> Tensor:
+        """``owner[key]`` (a Python number, e.g. a learning rate) as a float64 graph input
+        whose value is read from ``owner`` on every call instead of baked in."""
+        t = Tensor._wrap(np.array(float(owner[key])), None, False, CPU)
+        self.operand(t)
+        self.dynamics.append((t, owner, key))
+        return t
 
     def watch_grad(self, t: Tensor, reading: bool) -> None:
         """Every read and write of a ``.grad`` while tracing: remember the first."""

@@ -151,11 +151,21 @@ class Optimizer:
         if closure is not None:
             with ember.enable_grad():
                 loss = closure()
-        if is_tracing():  # ember.compile guards on this optimizer's hyperparameters
-            registry._tracer.optimizers[id(self)] = self
+        tracer = registry._tracer
         with ember.no_grad():
             for group in self.param_groups:
-                self._update_group(group)
+                if tracer is None:
+                    self._update_group(group)
+                    continue
+                # ember.compile: the learning rate is a graph input read from the group on
+                # every call (schedulers change it); the other hyperparameters are guarded.
+                tracer.optimizers[id(self)] = self
+                lr = group["lr"]
+                group["lr"] = tracer.dynamic(group, "lr")
+                try:
+                    self._update_group(group)
+                finally:
+                    group["lr"] = lr
         return loss
 
     def _update_group(self, group: dict[str, Any]) -> None:
