@@ -220,3 +220,32 @@ def test_compiled_module_guards_on_training_mode() -> None:
     ember.manual_seed(7)
     np.testing.assert_allclose(cm(x).numpy(), want, rtol=1e-12)
     assert cm.traces == 2
+
+
+def test_a_failed_trace_leaves_model_grads_and_optimizer_state_as_they_were() -> None:
+    ember.manual_seed(0)
+    model = nn.Linear(3, 2).double()
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x = ember.randn(4, 3, dtype=ember.float64)
+    before = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+
+    @ember.compile
+    def step() -> ember.Tensor:
+        opt.zero_grad()
+        loss = model(x).pow(2).mean()
+        loss.backward()
+        opt.step()  # makes the momentum buffers from traced gradients
+        if loss > 1.0:  # value-dependent Python: the trace fails here
+            pass
+        return loss
+
+    with pytest.raises(ember.TracerError, match="bool"):
+        step()
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v.numpy(), before[k])
+    assert all(p.grad is None for p in model.parameters())
+    assert all("momentum_buffer" not in s for s in opt.state.values())
+    opt.zero_grad()
+    model(x).pow(2).mean().backward()
+    opt.step()  # eager training carries on from a clean optimizer
+    assert all(isinstance(s["momentum_buffer"]._data, np.ndarray) for s in opt.state.values())

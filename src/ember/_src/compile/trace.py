@@ -307,14 +307,20 @@ def trace(
             t._data, t._node, t._requires_grad = data, node, requires_grad
         for t, g, _ in tracer.grads.values():
             t._grad = g
+        escaped = False
+        for opt in tracer.optimizers.values():
+            # State made from traced values on a first step (SGD's momentum buffer starts
+            # as a clone of the gradient) would hold a Var: drop it, as if the step had not
+            # run (also when the trace failed).
+            for st in opt.state.values():
+                for k in [
+                    k for k, v in st.items() if isinstance(v, Tensor) and type(v._data) is Var
+                ]:
+                    del st[k]
+                    escaped = True
     tracer.updates = _updates(tracer, final_data, final_grads)
-    for opt in tracer.optimizers.values():
-        # State made from traced values on a first step (SGD's momentum buffer starts as a
-        # clone of the gradient) would hold a Var: drop it, as if the step had not run.
-        for st in opt.state.values():
-            for k in [k for k, v in st.items() if isinstance(v, Tensor) and type(v._data) is Var]:
-                del st[k]
-                tracer.updates.made_state = tracer.updates.escaped = True
+    if escaped:
+        tracer.updates.made_state = tracer.updates.escaped = True
     return result
 
 
