@@ -1,12 +1,13 @@
 """A CNN on scikit-learn's Digits, trained the Keras way: compile, fit, evaluate.
 
-    python examples/digits_keras.py [--epochs 20] [--seed 0] [--checkpoint best.safetensors]
+    python examples/digits_keras.py [--epochs 20] [--seed 0] [--checkpoint best.safetensors] [--jit]
 
 The network of digits_cnn.py as an ``ember.models.Sequential``; ``fit`` keeps the
 last 10% of the training images for validation, ``EarlyStopping`` stops when the
 validation loss stalls and restores the best epoch's weights, and ``ModelCheckpoint``
-writes the best weights as safetensors. Reaches about 98% test accuracy in about
-15 seconds (13 s of CPU time) on an idle 2-core machine.
+writes the best weights as safetensors; ``--jit`` runs the steps through
+``ember.compile`` (the same result, traced once per batch shape). Reaches about
+98% test accuracy in about 15 seconds (13 s of CPU time) on an idle 2-core machine.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", default=None, help="where to keep the best weights")
     p.add_argument("--verbose", type=int, default=2)
+    p.add_argument("--jit", action="store_true", help="compile the steps (ember.compile)")
     args = p.parse_args(argv)
 
     ember.manual_seed(args.seed)
@@ -53,6 +55,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         optimizer=functools.partial(ember.optim.Adam, lr=3e-3),
         loss=losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
+        jit=args.jit,
     )
     checkpoint = args.checkpoint or os.path.join(tempfile.mkdtemp(), "best.safetensors")
     start, cpu_start = time.perf_counter(), time.process_time()
