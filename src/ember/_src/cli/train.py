@@ -115,13 +115,15 @@ def resolve(
 
 
 def run(args: argparse.Namespace) -> int:
-    target = args.config
+    target, root = args.config, None
     if os.path.isdir(target):
         if not args.resume:
             raise UserError(
                 f"{target} is a folder; give a config file, or add --resume to continue that run"
             )
-        target = os.path.join(target, run_dir.CONFIG)
+        root, target = target, os.path.join(target, run_dir.CONFIG)
+        if not os.path.isfile(target):
+            raise UserError(f"{root} holds no {run_dir.CONFIG}: it is not a run of ember train")
     cfg, values = resolve(target, args.name, args.epochs)
     prepared = Prepared(cfg, values)
     if args.validate:
@@ -137,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  model  {len(prepared.model.layers)} layers, {params:,} parameters")
         print(f"  run    {os.path.join(values['outputs']['dir'], values['outputs']['name'])}")
         return 0
-    run = RunDir(os.path.join(values["outputs"]["dir"], values["outputs"]["name"]))
+    run = RunDir(root or os.path.join(values["outputs"]["dir"], values["outputs"]["name"]))
     resume_from = _prepare_run_dir(run, values, args)
     return Trainer(prepared, run, quiet=args.quiet).train(resume_from)
 
@@ -331,7 +333,7 @@ class Trainer:
                 self._write_metrics(completed=False)
                 if bar is not None:
                     bar.epoch_end(steps, logs)
-                if self._stop:
+                if self._stop and epoch + 1 < epochs:
                     stopped_at = (epoch + 1, 0)
                     break
         finally:
