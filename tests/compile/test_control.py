@@ -95,6 +95,16 @@ def test_cond_on_placeholders() -> None:
     np.testing.assert_array_equal(f(False, [1.0, 2.0, 5.0]), [0.0, 1.0, 4.0])
 
 
+def test_cond_with_a_shared_flag_and_symbolic_operands_chooses_per_call() -> None:
+    flag = ember.tensor(True)
+    x = ember.placeholder((2,), ember.float64)
+    f = ember.function([x], ember.cond(flag, lambda v: v + 1.0, lambda v: v * 10.0, x))
+    np.testing.assert_array_equal(f([1.0, 2.0]), [2.0, 3.0])
+    flag.fill_(False)
+    np.testing.assert_array_equal(f([1.0, 2.0]), [10.0, 20.0])
+    assert f.traces == 1
+
+
 def test_cond_errors() -> None:
     x = ember.tensor([1.0, 2.0])
     f = ember.compile(lambda p, v: ember.cond(p, lambda a: a, lambda a: a.sum(), v))

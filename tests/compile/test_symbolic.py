@@ -180,6 +180,16 @@ def test_variable_dimension_in_shape_arithmetic_is_evaluated_per_call() -> None:
         assert float(m) == pytest.approx(xv.mean(), rel=1e-12)
 
 
+def test_slices_computed_from_a_variable_dimension_are_evaluated_per_call() -> None:
+    x = ember.placeholder((None, 2), ember.float64)
+    f = ember.function([x], [x[: x.shape[0] // 2], x[1 : x.shape[0] - 1 : 2].sum(dim=0)])
+    for n in (4, 7):
+        xv = RNG.standard_normal((n, 2))
+        head, mid = f(xv)
+        np.testing.assert_array_equal(head, xv[: n // 2])
+        np.testing.assert_allclose(mid, xv[1 : n - 1 : 2].sum(0), rtol=1e-12)
+
+
 def test_givens_replace_a_placeholder() -> None:
     data = ember.tensor(RNG.standard_normal((4, 3)), dtype=ember.float64)
     x = ember.placeholder((None, 3), ember.float64)
@@ -235,6 +245,10 @@ def test_sizing_a_tensor_by_a_none_dimension_raises() -> None:
         ember.zeros(x.shape)
     with pytest.raises(ember.TracerError, match="None dimension"):
         ember.zeros(x.shape[0] + 1)
+    with pytest.raises(ember.TracerError, match="None dimension"):
+        x[x.shape[0] - 1]
+    with pytest.raises(ember.TracerError, match="None dimension"):
+        len(x)
 
 
 def test_shapes_that_fit_only_one_batch_size_raise_early() -> None:

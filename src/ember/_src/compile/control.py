@@ -61,7 +61,11 @@ def cond(
     ``ember.where(pred, true_out, false_out)``: the compiled graph picks the
     branch per call from ``pred``'s value, without retracing, and gradients
     flow only through the picked branch (a NaN or inf in the other branch's
-    gradient still propagates, as with ``ember.where``).
+    gradient still propagates, as with ``ember.where``). With a symbolic
+    operand the choice stays in the graph even for a concrete ``pred`` (a
+    shared flag, read on every call of the ``ember.function``); branches that
+    only close over placeholders, with a concrete ``pred`` and concrete
+    operands, are chosen once, when ``cond`` runs.
 
     Args:
         pred: a one-element tensor (bool or number) or a Python bool.
@@ -89,7 +93,9 @@ def cond(
             f"cond: pred must have one element, got shape {tuple(pred.shape)}; reduce it first "
             "(pred.all(), pred.any()) or use ember.where for elementwise choices"
         )
-    if not _graph_mode([pred, *operands]):
+    leaves: list[Any] = []
+    _leaves(operands, leaves)
+    if not _graph_mode([pred, *leaves]):
         return true_fn(*operands) if bool(pred) else false_fn(*operands)
     p = pred.reshape(()) if pred.ndim else pred
     if p.dtype.category != 0:  # not bool

@@ -12,8 +12,8 @@ input's shape), so they cannot run while a dimension is unknown. Each recorded
 op therefore gets a tape node whose rules are *deferred*: ``ember.grad`` runs
 the ordinary backward engine over the symbolic tape, and every rule call
 records a ``vjp`` expression that calls the real rule later, on concrete
-shapes. The engine's accumulation order is kept, so symbolic gradients equal
-eager ones bit for bit.
+shapes. The engine's accumulation order is kept, so symbolic gradients run
+the same computation as eager ones.
 
 ``ember.function(inputs, outputs, updates=...)`` replays the DAG inside a
 function handed to ``ember.compile``: it traces once per concrete input
@@ -79,7 +79,7 @@ class Dim(int):
     __str__ = __repr__
 
     def __int__(self) -> int:
-        raise _dim_error("int() of it (e.g. to size a new tensor)")
+        raise _dim_error("int() of it (to size a new tensor, or as a Python index)")
 
     def __float__(self) -> float:
         raise _dim_error("float() of it")
@@ -133,7 +133,8 @@ def _dim_error(what: str) -> TracerError:
         f"{what} needs the size of a placeholder's None dimension, which is known only when "
         f"the ember.function is called\n  at {user_frame()}\n"
         "  fix: give the placeholder a fixed size, or use ops that keep the dimension "
-        "(reshape(-1, n), mean(), x * 0 instead of zeros(x.shape))"
+        "(reshape(-1, n), mean(), x * 0 instead of zeros(x.shape), x[-1] instead of "
+        "x[x.shape[0] - 1])"
     )
 
 
@@ -279,8 +280,8 @@ def _check_attrs(op: Op, attrs: dict[str, Any]) -> None:
             raise TracerError(
                 f"{op.name}: a symbolic tensor used as an index or attribute is not supported by "
                 f"the symbolic API\n  at {user_frame()}\n"
-                "  fix: use ops that take the index as a tensor operand (gather, index_select, "
-                "ember.where), or index inside a function given to ember.compile"
+                "  fix: use ops that take the index as a tensor operand (gather, ember.where), "
+                "or index inside a function given to ember.compile"
             )
         if isinstance(v, (tuple, list)):
             for x in v:
@@ -298,6 +299,8 @@ def _probe(value: Any, second: bool) -> Any:
         return tuple(_probe(v, second) for v in value)
     if isinstance(value, list):
         return [_probe(v, second) for v in value]
+    if isinstance(value, slice):
+        return slice(*_probe((value.start, value.stop, value.step), second))
     return value
 
 
@@ -308,6 +311,8 @@ def _has_dim(value: Any) -> bool:
         return any(_has_dim(v) for v in value)
     if isinstance(value, dict):
         return any(_has_dim(v) for v in value.values())
+    if isinstance(value, slice):
+        return _has_dim((value.start, value.stop, value.step))
     return False
 
 
@@ -460,6 +465,8 @@ def _deps(sym: Symbol, givens: dict[int, Any]) -> list[Symbol]:
         elif isinstance(v, dict):
             for x in v.values():
                 walk(x)
+        elif isinstance(v, slice):
+            walk((v.start, v.stop, v.step))
 
     e = sym.expr
     if e[0] == "placeholder":
@@ -520,6 +527,8 @@ def _evaluate(order: list[Symbol], env: dict[int, Any], givens: dict[int, Any]) 
             return [ev(x) for x in v]
         if isinstance(v, dict):
             return {k: ev(x) for k, x in v.items()}
+        if isinstance(v, slice):
+            return slice(ev(v.start), ev(v.stop), ev(v.step))
         return v
 
     for sym in order:
@@ -587,8 +596,11 @@ class Function:
                     "which is not in inputs; add it to inputs (or to givens)"
                 )
         self.name = name or "function"
-        run = self._run
-        run.__func__.__name__ = self.name  # type: ignore[attr-defined]
+
+        def run(*tensors: Tensor) -> tuple[Tensor, ...]:
+            return self._run(*tensors)
+
+        run.__name__ = run.__qualname__ = self.name  # the graph's name in .graph and traces
         self._compiled = _compile(run)
 
     @property
