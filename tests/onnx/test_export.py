@@ -291,3 +291,35 @@ def test_backward_only_primitives_are_refused_by_name() -> None:
 
     with pytest.raises(OnnxExportError, match="cannot export op 'conv_weight'.*backward-only"):
         ember.onnx.export(weight_grad, x, None)
+
+
+def test_every_primitive_has_a_lowering_or_a_stated_reason() -> None:
+    from ember._src.io.onnx_lower import NOT_EXPORTABLE, RULES
+    from ember._src.ops.registry import REGISTRY
+
+    missing = sorted(set(REGISTRY) - set(RULES) - set(NOT_EXPORTABLE))
+    assert not missing, f"primitives with neither an ONNX lowering nor a reason: {missing}"
+    assert not set(RULES) & set(NOT_EXPORTABLE)
+    assert sorted(set(REGISTRY) & set(NOT_EXPORTABLE)) == [
+        "conv_weight",
+        "spatial_scatter_add",
+        "sum_pool_transpose",
+    ]
+
+
+def test_a_size_that_is_not_linear_in_a_dynamic_axis_is_refused() -> None:
+    conv = nn.Conv2d(1, 2, 3, stride=2, padding=1)  # output height (h - 1) // 2 + 1
+
+    def fn(x: ember.Tensor) -> ember.Tensor:
+        return conv(x).flatten(1)
+
+    x = ember.randn(2, 1, 9, 4)
+    with pytest.raises(OnnxExportError, match="other than as a \\* axis \\+ c"):
+        ember.onnx.export(fn, x, None, dynamic_axes={"input": {0: "batch", 2: "height"}})
+    proto = ember.onnx.export(fn, x, None, dynamic_axes={"input": {0: "batch"}})  # static h: fine
+    big = ember.randn(3, 1, 9, 4)
+    with ember.no_grad():
+        want = fn(big).numpy()
+    np.testing.assert_allclose(
+        _session(proto).run(None, {"input": big.numpy()})[0], want, atol=1e-5
+    )

@@ -41,6 +41,8 @@ REFUSED_SAMPLES: dict[str, tuple[Callable[[Sample, list[np.ndarray]], bool], str
 # Entries whose leading axis cannot be dynamic in some samples, and the error's regex.
 STATIC_ONLY: dict[str, str] = {
     "unbind": "graph changes with the size",  # one output per row
+    "split": "graph changes with the size|other than as a",  # piece count and sizes follow it
+    "chunk": "graph changes with the size|other than as a",
     "roll": "constant array",  # the rolled positions are a constant of the axis' size
     "tril": "varying values",  # the triangle mask is a constant of the axes' sizes
     "triu": "varying values",

@@ -7,7 +7,7 @@ function reads from outside (parameters, buffers, constants) become
 initializers named by their ``state_dict`` key.
 
 Dynamic axes: the trace has concrete sizes, so for each dynamic axis the
-function is traced once more at another size of that axis. Sizes that change
+function is traced twice more, at two other sizes of that axis. Sizes that change
 between the traces are fitted as ``a * axis + c`` and computed at run time from
 the input's shape (``Shape`` nodes); a traced graph whose ops differ between the
 sizes (Python control flow on the size) cannot be exported with that axis
@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -199,18 +199,27 @@ def _symbols(
     return out
 
 
-def _perturbed(
+class _Probe(NamedTuple):
+    """A trace with one dynamic axis at another size."""
+
+    symbol: str
+    trace: _Trace
+    size: int
+
+
+def _probes(
     fn: Callable[..., Any],
     inputs: Sequence[Tensor],
     sym: str,
     size: int,
     where: list[tuple[int, int]],
     name: str,
-) -> tuple[_Trace, int]:
-    """A trace with axis ``sym`` at another size (tracing reads shapes only: zeros do)."""
-    errors = []
-    for other in (size + 1, size - 1):
-        if other < 2:
+) -> list[_Probe]:
+    """Traces with axis ``sym`` at two other sizes (tracing reads shapes only: zeros do)."""
+    probes: list[_Probe] = []
+    errors: list[str] = []
+    for other in (size + 1, size + 2, size - 1, size - 2):
+        if other < 2 or len(probes) == 2:
             continue
         shapes = [list(t.shape) for t in inputs]
         for i, axis in where:
@@ -220,117 +229,127 @@ def _perturbed(
             for t, s in zip(inputs, shapes)
         ]
         try:
-            return _trace(fn, fake, name), other
-        except Exception as e:  # the model rejects that size: try the other one
+            probes.append(_Probe(sym, _trace(fn, fake, name), other))
+        except Exception as e:  # the model rejects that size: try another
             errors.append(f"size {other}: {type(e).__name__}: {str(e).splitlines()[0]}")
-    raise OnnxExportError(
-        f"dynamic axis {sym!r}: the model could not be traced at another size of that axis "
-        f"({'; '.join(errors)}); export it with that axis static"
-    )
+    if len(probes) < 2:
+        raise OnnxExportError(
+            f"dynamic axis {sym!r}: the model could not be traced at other sizes of that axis "
+            f"({'; '.join(errors)}); export it with that axis static"
+        )
+    return probes
 
 
 class _Symbolic:
-    """Sizes, constants and attributes of the base trace, fitted against the perturbed traces."""
+    """Sizes, constants and attributes of the base trace, fitted against the probe traces.
 
-    def __init__(self, base: _Trace, others: dict[str, tuple[_Trace, int, int]]) -> None:
+    A size that changes with one axis is fitted as ``a * axis + c`` from two probes and
+    checked against the third point; one that changes with several axes, or not
+    linearly (a strided window over the axis), becomes ``Dim("?")``, which export
+    refuses wherever its value is needed.
+    """
+
+    def __init__(self, base: _Trace, sizes: dict[str, int], probes: list[_Probe]) -> None:
         self.base = base
-        self.others = others  # symbol -> (trace, base size, other size)
+        self.sizes = sizes  # symbol -> its size in the example
+        self.probes = probes
         self.shapes: dict[int, tuple[Size, ...]] = {}
-        self.partner: dict[str, dict[int, Any]] = {s: {} for s in others}  # id(base Var) -> Var
         g = base.graph
-        for sym, (t, _, _) in others.items():
-            o = t.graph
+        partners: list[dict[int, Var]] = []
+        for p in probes:
+            o = p.trace.graph
             if [n.op.name for n in g.nodes] != [n.op.name for n in o.nodes] or len(
                 g.captures
             ) != len(o.captures):
                 raise OnnxExportError(
-                    f"the traced graph changes with the size of dynamic axis {sym!r} "
-                    f"({len(g.nodes)} ops at one size, {len(o.nodes)} at another): Python "
-                    "control flow in the model depends on that size; export with that axis static"
+                    f"the traced graph changes with the size of dynamic axis {p.symbol!r} "
+                    f"({len(g.nodes)} ops at size {sizes[p.symbol]}, {len(o.nodes)} at size "
+                    f"{p.size}): Python control flow in the model depends on that size; export "
+                    "with that axis static"
                 )
             pairs = list(zip(g.inputs, o.inputs)) + list(zip(g.captures, o.captures))
             pairs += [(a.out, b.out) for a, b in zip(g.nodes, o.nodes)]
-            for a, b in pairs:
-                self.partner[sym][id(a)] = b
+            partners.append({id(a): b for a, b in pairs})
         for v in [*g.inputs, *g.captures, *(n.out for n in g.nodes)]:
             self.shapes[id(v)] = tuple(
-                self.fit(d, {s: self.partner[s][id(v)].shape[i] for s in others})
-                for i, d in enumerate(v.shape)
+                self.fit(d, [m[id(v)].shape[i] for m in partners]) for i, d in enumerate(v.shape)
             )
 
-    def fit(self, v0: int, values: dict[str, int]) -> Size:
-        """``v0`` as a size that follows the symbols it changes with."""
-        moved = {s: v for s, v in values.items() if v != v0}
+    def fit(self, v0: int, values: list[int]) -> Size:
+        """``v0`` (with ``values`` at the probes) as a size that follows the axis it moves with."""
+        moved = {p.symbol for p, v in zip(self.probes, values) if v != v0}
         if not moved:
             return v0
         if len(moved) == 1:
-            ((sym, v1),) = moved.items()
-            _, n0, n1 = self.others[sym]
+            (sym,) = moved
+            points = [(p.size, v) for p, v in zip(self.probes, values) if p.symbol == sym]
+            n0 = self.sizes[sym]
+            n1, v1 = points[0]
             a, r = divmod(v1 - v0, n1 - n0)
-            if r == 0:
-                return Dim(sym, a, v0 - a * n0)
+            c = v0 - a * n0
+            if r == 0 and all(v == a * n + c for n, v in points):
+                return Dim(sym, a, c)
         return Dim("?", 0, 0)  # not expressible: fails if anything needs its value
 
-    def merge(self, v0: Any, values: dict[str, Any], what: str) -> Any:
+    def merge(self, v0: Any, values: list[Any], what: str) -> Any:
         """An attribute or constant, with ints that follow a dynamic axis as :class:`Dim`."""
         if isinstance(v0, Var):
             return v0
         if isinstance(v0, (bool, np.bool_)) or v0 is None or isinstance(v0, str):
-            if any(v != v0 for v in values.values()):
+            if any(v != v0 for v in values):
                 raise OnnxExportError(f"{what} changes with a dynamic axis")
             return v0
         if isinstance(v0, (int, np.integer)):
-            d = self.fit(int(v0), {s: int(v) for s, v in values.items()})
+            d = self.fit(int(v0), [int(v) for v in values])
             if isinstance(d, Dim) and d.symbol == "?":
                 raise OnnxExportError(
-                    f"{what} depends on the dynamic axes in a way ember can't express"
+                    f"{what} depends on the dynamic axes other than as a * axis + c (a "
+                    "strided window over one, or a product of two); export that axis static"
                 )
             return d
         if isinstance(v0, (tuple, list)):
-            if any(not isinstance(v, (tuple, list)) or len(v) != len(v0) for v in values.values()):
+            if any(not isinstance(v, (tuple, list)) or len(v) != len(v0) for v in values):
                 raise OnnxExportError(f"{what} changes length with a dynamic axis")
-            items = [
-                self.merge(x, {s: v[i] for s, v in values.items()}, what) for i, x in enumerate(v0)
-            ]
+            items = [self.merge(x, [v[i] for v in values], what) for i, x in enumerate(v0)]
             return tuple(items) if isinstance(v0, tuple) else items
         if isinstance(v0, slice):
             parts = [
-                self.merge(getattr(v0, k), {s: getattr(v, k) for s, v in values.items()}, what)
+                self.merge(getattr(v0, k), [getattr(v, k) for v in values], what)
                 for k in ("start", "stop", "step")
             ]
             return slice(*parts)
         if isinstance(v0, np.ndarray):
-            if any(not np.array_equal(v0, v) for v in values.values()):
+            if any(not np.array_equal(v0, v) for v in values):
                 raise OnnxExportError(f"{what} (a constant array) changes with a dynamic axis")
             return v0
         if isinstance(v0, float):
-            if any(v != v0 for v in values.values()):
-                if float(v0).is_integer() and all(float(v).is_integer() for v in values.values()):
-                    return self.merge(int(v0), {s: int(v) for s, v in values.items()}, what)
+            if any(v != v0 for v in values):
+                if float(v0).is_integer() and all(float(v).is_integer() for v in values):
+                    return self.merge(int(v0), [int(v) for v in values], what)
                 raise OnnxExportError(
                     f"{what} (the number {v0}) changes with a dynamic axis (such as a mean "
                     "over that axis)"
                 )
             return v0
-        if any(v != v0 for v in values.values()):
+        if any(v != v0 for v in values):
             raise OnnxExportError(f"{what} changes with a dynamic axis")
         return v0
 
     def node(self, i: int) -> tuple[list[Var | Const], dict[str, Any]]:
         """Node ``i``'s operands and attributes with sizes that follow dynamic axes as Dims."""
         n = self.base.graph.nodes[i]
-        if not self.others:
+        if not self.probes:
             return list(n.args), n.attrs
-        peers = {s: t.graph.nodes[i] for s, (t, _, _) in self.others.items()}
+        peers = [p.trace.graph.nodes[i] for p in self.probes]
         args: list[Var | Const] = []
         for k, a in enumerate(n.args):
             if isinstance(a, Const):
-                vals = {s: p.args[k].value for s, p in peers.items()}  # type: ignore[union-attr]
+                vals = [p.args[k].value for p in peers]  # type: ignore[union-attr]
                 args.append(Const(self.merge(a.value, vals, f"{n.op.name}: operand {k}")))
             else:
                 args.append(a)
         attrs = {
-            k: self.merge(v, {s: p.attrs[k] for s, p in peers.items()}, f"{n.op.name}: {k}=")
+            k: self.merge(v, [p.attrs[k] for p in peers], f"{n.op.name}: {k}=")
             for k, v in n.attrs.items()
         }
         return args, attrs
@@ -398,7 +417,7 @@ def _lower(
         dims = [named.get(i, d) for i, d in enumerate(v.shape)]
         graph_inputs.append(_value_info(onnx, n, v.dtype, dims))
     used: set[str] = set(input_names) | set(output_names)
-    others = [o for o, _, _ in sym.others.values()]
+    others = [p.trace for p in sym.probes]
     for k, (v, t) in enumerate(zip(g.captures, base.captured)):
         moved = [o.captured[k] for o in others if o.captured[k] is not t]
         if any(
@@ -553,14 +572,15 @@ def export(
         out_names = _names(output_names, len(base.graph.outputs), "output")
         axes = _normalize_axes(dynamic_axes, in_names, out_names, inputs)
         symbols = _symbols(axes, in_names, inputs)
-        others: dict[str, tuple[_Trace, int, int]] = {}
-        for s, (size, where) in symbols.items():
-            peer, other = _perturbed(model_or_fn, inputs, s, size, where, name)
-            others[s] = (peer, size, other)
+        probes = [
+            p
+            for s, (size, where) in symbols.items()
+            for p in _probes(model_or_fn, inputs, s, size, where, name)
+        ]
     finally:
         for m, flag in zip(modules, flags):
             m.training = flag
-    sym = _Symbolic(base, others)
+    sym = _Symbolic(base, {s: size for s, (size, _) in symbols.items()}, probes)
     model = _lower(
         onnx, base, sym, in_names, out_names, axes, symbols, _param_names(model_or_fn), name, opset
     )

@@ -125,6 +125,11 @@ class Context:
         """A 1-element int64 value holding size ``d`` (read from an input's shape if dynamic)."""
         if not isinstance(d, Dim):
             return self.ints([d])
+        if d.symbol not in self.sources:
+            raise OnnxExportError(
+                "a size that depends on the dynamic axes other than as a * axis + c (a product "
+                "of two dynamic axes, or a strided window over one) is needed here"
+            )
         src, axis = self.sources[d.symbol]
         out = self.emit("Shape", [src], start=axis, end=axis + 1)
         if d.a != 1:
@@ -173,6 +178,8 @@ NOT_EXPORTABLE: dict[str, str] = {
     "conv_weight": "it is the weight gradient of a convolution (a backward-only primitive)",
     "sum_pool_transpose": "it is the gradient of average pooling (a backward-only primitive)",
     "spatial_scatter_add": "it is the gradient of max pooling (a backward-only primitive)",
+    "random": "it draws random numbers inside the model (dropout in training mode, ember.rand); "
+    "export in eval mode, or pass the noise in as an input",
 }
 
 
