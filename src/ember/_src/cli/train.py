@@ -17,6 +17,7 @@ import math
 import os
 import shutil
 import signal
+import sys
 import time
 from typing import Any
 
@@ -326,6 +327,8 @@ class Trainer:
                         stopped_at = (epoch, step + 1)
                         break
                 if stopped_at is not None:
+                    if bar is not None and sys.stdout.isatty():
+                        print()  # end the progress bar's line
                     break
                 logs = self._end_epoch(epoch, cbs)
                 self.elapsed = time.perf_counter() - began
