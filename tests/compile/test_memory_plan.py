@@ -194,3 +194,22 @@ def test_slice_gradients_sum_into_a_reused_buffer() -> None:
     merged = [n for n in f.graph.nodes if n.op.name == "scatter_sum"]
     assert len(merged) == 1 and len(merged[0].attrs["indices"]) == 3
     assert merged[0].out.name in f.memory_plan().slot  # written into a held buffer
+
+
+def test_batched_matmuls_write_into_buffers() -> None:
+    w = t(8, 6)
+
+    @ember.compile
+    def f(x: ember.Tensor) -> ember.Tensor:
+        h = (x @ w).tanh()  # (2, 3, 8) @ (8, 6): one GEMM over the 6 rows
+        s = h @ h.transpose(1, 2)  # a batch of (3, 6) @ (6, 3)
+        return (s * 2.0).sum()
+
+    x = t(2, 3, 8)
+    h = np.tanh(x.numpy() @ w.numpy())
+    want = (2 * (h @ h.transpose(0, 2, 1))).sum()
+    for _ in range(2):
+        np.testing.assert_allclose(f(x).numpy(), want, rtol=1e-5)
+    first, second = (n for n in f.graph.nodes if n.op.name == "matmul")
+    assert {first.out.name, second.out.name} <= set(f.memory_plan().slot)
+    assert "compute(op_matmul" not in f.source  # matmul_into, writing into the buffers

@@ -116,6 +116,24 @@ def scatter_into(
     return out
 
 
+def matmul_into(out: Any, a: Any, b: Any) -> Any:
+    """The matmul op's forward (one GEMM over the flattened rows of a C-contiguous
+    ``(..., k) @ (k, n)``), writing into ``out`` unless it is None."""
+    if a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous:
+        rows = a.reshape(-1, a.shape[-1])
+        if out is None:
+            return np.matmul(rows, b).reshape(*a.shape[:-1], b.shape[-1])
+        np.matmul(rows, b, out=out.reshape(-1, b.shape[-1]))
+        return out
+    return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
+
+
+def _matmul(node: Node, ops: list[str], out: str | None, bind: Bind) -> list[str]:
+    if node.args[0].ndim == 2 == node.args[1].ndim:  # type: ignore[union-attr]
+        return [f"{node.out.name} = np.matmul({ops[0]}, {ops[1]}{_out(out)})"]
+    return [f"{node.out.name} = {bind('matmul', matmul_into)}({out}, {ops[0]}, {ops[1]})"]
+
+
 def _scatter_sum(node: Node, ops: list[str], out: str | None, bind: Bind) -> list[str]:
     indices = node.attrs["indices"]
     idx = bind("indices", indices)
@@ -147,7 +165,7 @@ ELEMENTWISE.update(
     reciprocal=Kernel(_reciprocal, True),
 )
 _OTHER: dict[str, Kernel] = {
-    "matmul": Kernel(_ufunc("matmul"), False),
+    "matmul": Kernel(_matmul, False),
     "sum": Kernel(_sum, False),
     "cast": Kernel(_cast, False),
     "clone": Kernel(_clone, True),
@@ -198,7 +216,8 @@ def kernel_for(node: Node) -> Kernel | None:
             return None
         if name == "matmul":
             b = node.args[1]
-            return k if type(b) is Var and b.dtype == out and a.ndim == 2 == b.ndim else None
+            ok = type(b) is Var and b.dtype == out and a.ndim >= 2 and b.ndim >= 2
+            return k if ok else None
         return k
     # Elementwise: every array operand has the computing dtype (float), so nothing is cast.
     want = None if name in _COMPARE else out
