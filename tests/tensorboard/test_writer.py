@@ -268,7 +268,7 @@ def test_pr_curve_counts(tmp_path: Path) -> None:
     assert recall[0] == 1.0 and precision[0] == pytest.approx(0.6)
 
 
-# ----------------------------------------------------------------- embeddings, graph
+# ----------------------------------------------------------------- embeddings
 def test_embedding_writes_the_projector_files(tmp_path: Path) -> None:
     mat = ember.randn(6, 3)
     with SummaryWriter(tmp_path) as writer:
