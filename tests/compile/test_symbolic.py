@@ -251,6 +251,28 @@ def test_sizing_a_tensor_by_a_none_dimension_raises() -> None:
         len(x)
 
 
+def test_dropout_on_a_none_dimension_raises_instead_of_baking_a_mask() -> None:
+    x = ember.placeholder((None, 3))
+    with pytest.raises(ember.TracerError, match="None dimension"):
+        F.dropout(x, 0.5, training=True)
+    np.testing.assert_array_equal(
+        ember.function([x], F.dropout(x, 0.5, training=False))(np.ones((2, 3))), np.ones((2, 3))
+    )
+
+
+def test_outputs_never_alias_the_fed_arrays_or_shared_tensors() -> None:
+    w = ember.tensor([1.0, 2.0], dtype=ember.float64)
+    x = ember.placeholder((2,), ember.float64)
+    y = ember.placeholder((2,), ember.float64)
+    f = ember.function([x], [x, w, x.reshape(1, 2), y[:1]], givens={y: w})
+    fed = np.array([3.0, 4.0])
+    outs = f(fed)
+    for out in outs:
+        assert not np.shares_memory(out, fed) and not np.shares_memory(out, w.numpy())
+    np.testing.assert_array_equal(outs[1], [1.0, 2.0])
+    np.testing.assert_array_equal(outs[3], [1.0])
+
+
 def test_shapes_that_fit_only_one_batch_size_raise_early() -> None:
     x = ember.placeholder((None, 3))
     with pytest.raises(ember.ShapeError, match="None dimension"):

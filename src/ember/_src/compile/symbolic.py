@@ -588,6 +588,10 @@ class Function:
         targets = [o._data for o in outs if _is_symbolic(o)]
         targets += [v._data for _, v in self.updates if _is_symbolic(v)]
         self._order = _schedule(targets, self.givens)
+        # Tensors with values the graph reads: outputs must not hand out their memory.
+        self._concrete = _concrete_tensors(self._order, self.givens)
+        self._concrete += [o for o in outs if not _is_symbolic(o)]
+        self._concrete += [s for s, _ in self.updates]
         wanted = {id(x._data) for x in self.inputs}
         for sym in self._order:
             if sym.expr[0] == "placeholder" and id(sym) not in wanted | set(self.givens):
@@ -631,12 +635,12 @@ class Function:
             results = self._compiled(*tensors)
         n = len(self.outputs)
         feeds = [t._data for t in tensors]
-        shared = [s._data for s, _ in self.updates]
+        held = feeds + [t._data for t in self._concrete]
         outs = []
         for r in results[:n]:
             a = r._data
-            if any(np.may_share_memory(a, b) for b in feeds + shared):
-                a = a.copy()  # never hand out memory that the next call or an update writes
+            if any(np.may_share_memory(a, b) for b in held):
+                a = a.copy()  # never hand out memory of an input, a parameter or an update
             outs.append(a)
         news = []
         for (s, _), r in zip(self.updates, results[n:]):
@@ -657,6 +661,27 @@ class Function:
     def __repr__(self) -> str:
         names = ", ".join(x._data.name for x in self.inputs)
         return f"<ember.function {self.name}({names}), {self.traces} traces>"
+
+
+def _concrete_tensors(order: list[Symbol], givens: dict[int, Any]) -> list[Tensor]:
+    """The distinct tensors with values that the scheduled expressions read."""
+    found: dict[int, Tensor] = {}
+
+    def walk(v: Any) -> None:
+        if isinstance(v, Tensor):
+            if type(v._data) is not Symbol:
+                found.setdefault(id(v), v)
+        elif isinstance(v, (tuple, list)):
+            for x in v:
+                walk(x)
+        elif isinstance(v, dict):
+            for x in v.values():
+                walk(x)
+
+    for sym in order:
+        e = sym.expr
+        walk(givens.get(id(sym)) if e[0] == "placeholder" else e[2:])
+    return list(found.values())
 
 
 def _describe(x: Any) -> str:
