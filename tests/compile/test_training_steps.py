@@ -249,3 +249,15 @@ def test_a_failed_trace_leaves_model_grads_and_optimizer_state_as_they_were() ->
     model(x).pow(2).mean().backward()
     opt.step()  # eager training carries on from a clean optimizer
     assert all(isinstance(s["momentum_buffer"]._data, np.ndarray) for s in opt.state.values())
+
+
+def test_a_compiled_module_reads_the_module_attributes_live() -> None:
+    model = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5))
+    cm = ember.compile(model)
+    cm.eval()  # acts on the model, as torch.compile's wrapper does
+    assert not model.training and not cm.training
+    assert [p is q for p, q in zip(cm.parameters(), model.parameters())] == [True, True]
+    cm.train()
+    assert model.training and cm.training
+    with pytest.raises(AttributeError):
+        cm.no_such_attribute  # noqa: B018

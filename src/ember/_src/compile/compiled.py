@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import types
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -192,7 +193,15 @@ class Compiled:
         self._cache: dict[Any, _Entry] = {}
         self._last: tuple[Any, _Entry] | None = None
         self._made_state: set[Any] = set()  # signatures whose first trace created state
-        functools.update_wrapper(self, fn)
+        if isinstance(fn, (types.FunctionType, types.MethodType)):
+            functools.update_wrapper(self, fn)
+        # A module (or other callable object) is not copied: its attributes are read
+        # through __getattr__, so compile(model).eval(), .parameters() act on the model.
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "fn":
+            raise AttributeError(name)
+        return getattr(self.fn, name)
 
     @property
     def graph(self) -> Graph:
