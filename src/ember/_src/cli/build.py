@@ -44,9 +44,9 @@ _SCHEDULERS = (
 
 # ================================================================= names and arguments
 def layer_names() -> list[str]:
-    """Every layer name a config may use: registered classes, short names first."""
+    """Every layer name a config may use: registered classes, with and without prefix."""
     short = {n.split(".", 1)[1] for n in _CLASSES if n.startswith(("nn.", "models."))}
-    return sorted(short) + sorted(n for n in _CLASSES if "." not in n or n not in short)
+    return sorted(short | set(_CLASSES))
 
 
 def resolve_layer_class(name: str) -> type[Module] | None:

@@ -93,6 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return USER_ERROR
+    except BrokenPipeError:  # the reader went away (`ember ... | head`): stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return FAILURE
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return train.INTERRUPTED

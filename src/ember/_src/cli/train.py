@@ -292,6 +292,7 @@ class Trainer:
         callbacks = self._callbacks()
         cbs = CallbackList(callbacks, model, {"epochs": epochs, "steps": steps, "verbose": 0})
         bar = None if self.quiet else Progress(epochs, steps)
+        live = bar is not None and sys.stdout.isatty()  # a bar redrawn every step
         cbs.call("on_train_begin", {})
         previous = _install_sigint(self)
         began = time.perf_counter() - self.elapsed
@@ -316,7 +317,8 @@ class Trainer:
                     idx = order[step * bs : (step + 1) * bs]
                     batch = ((ember.from_numpy(x[idx]),), (ember.from_numpy(y[idx]),), None)
                     self._step(batch)
-                    if bar is not None:
+                    if live:
+                        assert bar is not None
                         bar.batch_end(step + 1, model._logs())
                     if self._stop and step + 1 < steps:
                         self.elapsed = time.perf_counter() - began
@@ -327,7 +329,7 @@ class Trainer:
                         stopped_at = (epoch, step + 1)
                         break
                 if stopped_at is not None:
-                    if bar is not None and sys.stdout.isatty():
+                    if live:
                         print()  # end the progress bar's line
                     break
                 logs = self._end_epoch(epoch, cbs)
