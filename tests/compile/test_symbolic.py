@@ -155,6 +155,29 @@ def test_gather_with_an_integer_placeholder_target() -> None:
     np.testing.assert_allclose(g, gref.numpy(), rtol=1e-12, atol=1e-14)
 
 
+def test_gradients_through_cat_stack_where_and_eager_slices_of_a_parameter() -> None:
+    w = param(3, 3)
+
+    def loss_of(x: ember.Tensor, n) -> ember.Tensor:  # type: ignore[no-untyped-def]
+        ys = ember.stack([x @ w, (x * 2.0) @ w, x.exp()], 1)
+        z = ember.cat([ys.reshape(n, -1), x], 1)
+        # w[0] is computed eagerly (w has values); its gradient rule then runs on a symbolic
+        # gradient and must record a scatter instead of the engine's sparse IndexGrad.
+        picked = ember.where(x > 0, x, x * w[0]).sum()
+        return (z.tanh() ** 2).sum() + F.softmax(z, dim=1)[:, 0].sum() + picked
+
+    x = ember.placeholder((None, 3), ember.float64)
+    loss = loss_of(x, x.shape[0])
+    f = ember.function([x], [loss, *ember.grad(loss, [w, x])])
+    for n in (2, 5):
+        xv = RNG.standard_normal((n, 3))
+        got = f(xv)
+        xe = ember.tensor(xv, requires_grad=True)
+        le = loss_of(xe, n)
+        for g, e in zip(got, [le, *ember.grad(le, [w, xe])]):
+            np.testing.assert_allclose(g, e.detach().numpy(), rtol=1e-12, atol=1e-12)
+
+
 def test_grad_with_respect_to_an_intermediate_and_a_placeholder() -> None:
     x = ember.placeholder((None, 3), ember.float64)
     h = x.exp()

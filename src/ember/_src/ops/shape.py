@@ -300,8 +300,9 @@ def _scatter_into(xp: Any, g: Any, shape: tuple[int, ...], index: tuple[Any, ...
 
 
 def _getitem_rule(g: Tensor, o: Any, a: Any, index: tuple[Any, ...]) -> Any:
-    # create_graph, or ember.compile tracing: the scatter must be an op on the tape / graph
-    if is_grad_enabled() or is_tracing():
+    # create_graph, ember.compile tracing, or a symbolic gradient (ember.placeholder): the
+    # scatter must be an op on the tape / graph
+    if is_grad_enabled() or is_tracing() or not isinstance(g._data, g._backend.array_type):
         return index_scatter(g, tuple(a.shape), index)
     return IndexGrad(tuple(a.shape), index, g)  # summed sparsely by the engine
 
