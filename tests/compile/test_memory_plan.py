@@ -213,3 +213,15 @@ def test_batched_matmuls_write_into_buffers() -> None:
     first, second = (n for n in f.graph.nodes if n.op.name == "matmul")
     assert {first.out.name, second.out.name} <= set(f.memory_plan().slot)
     assert "compute(op_matmul" not in f.source  # matmul_into, writing into the buffers
+
+
+def test_a_function_named_like_the_runtime_helpers_still_runs() -> None:
+    def views(x: ember.Tensor) -> ember.Tensor:  # the planned code's buffer factory's name
+        return ((x * 2.0).exp() + 1.0).sum()
+
+    f = ember.compile(views)
+    x = t(4)
+    want = (np.exp(x.numpy() * 2) + 1).sum()
+    np.testing.assert_allclose(f(x).numpy(), want, rtol=1e-6)
+    with f._entry().run.__globals__["lock"]:  # the path that calls views() for new buffers
+        np.testing.assert_allclose(f(x).numpy(), want, rtol=1e-6)

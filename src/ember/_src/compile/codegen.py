@@ -15,6 +15,7 @@ buffers belong to the compiled function: a call made while another is running
 from __future__ import annotations
 
 import functools
+import keyword
 import linecache
 import math
 import re
@@ -91,6 +92,11 @@ def generate(
     params = ", ".join(v.name for v in graph.inputs + graph.captures)
     outs = ", ".join(v.name for v in graph.outputs) + ("," if len(graph.outputs) == 1 else "")
     fname = re.sub(r"\W", "_", graph.name) or "fn"
+    if fname[0].isdigit() or keyword.iskeyword(fname):
+        fname = "_" + fname
+    taken = set(names) | {"views", "held", "lock"}  # the function's own name must not shadow
+    while fname in taken or f"{fname}_planned" in taken:
+        fname += "_"
     if views:
         assert planned is not None
         names["views"] = functools.partial(_views, planned.buffers, list(views))
