@@ -323,3 +323,40 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for option in ("--validate", "--resume", "--overwrite", "--epochs", "--debug"):
         assert option in out
+
+
+def test_regression_with_standardized_features(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rng = np.random.default_rng(2)
+    scale = np.array([1.0, 100.0, 0.01], np.float32)  # very different feature scales
+    x = (rng.normal(size=(200, 3)) * scale + 5).astype(np.float32)
+    y = (x - 5) @ (1 / scale) + rng.normal(scale=0.1, size=200)
+    np.savez(tmp_path / "reg.npz", x=x[:160], y=y[:160])
+    np.savez(tmp_path / "reg_test.npz", x=x[160:], y=y[160:])
+    config = tmp_path / "reg.yaml"
+    config.write_text(
+        "model: {layers: [{type: Dense, units: 1}]}\n"
+        "data: {train: {path: reg.npz}, test: {path: reg_test.npz}, validation_split: 0.25,"
+        " standardize: true}\n"
+        "solver: {loss: mse, optimizer: {type: adam, lr: 0.05}, epochs: 30, batch_size: 16}\n"
+        f"metrics: [mae]\noutputs: {{dir: {tmp_path / 'runs'}}}\n"
+    )
+    assert main(["train", str(config), "--quiet"]) == 0
+    run = tmp_path / "runs" / "reg"
+    capsys.readouterr()
+    # The statistics come from the 120 training samples (the last 40 validate).
+    mean, std = x[:120].mean(0), x[:120].std(0)
+    info = json.loads((run / "run.json").read_text())
+    np.testing.assert_allclose(info["standardize"]["mean"], mean, rtol=1e-5)
+    np.testing.assert_allclose(info["standardize"]["std"], std, rtol=1e-5)
+    predicted = outputs(run, (x[160:] - mean) / std)[:, 0]
+    assert main(["evaluate", str(run), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["mae"] == pytest.approx(np.abs(predicted - y[160:]).mean(), rel=1e-4)
+    assert report["loss"] == pytest.approx(((predicted - y[160:]) ** 2).mean(), rel=1e-4)
+    assert report["mae"] < 0.5  # a linear target: the linear model learns it
+    np.save(tmp_path / "new.npy", x[160:165])
+    assert main(["predict", str(run), "--input", str(tmp_path / "new.npy")]) == 0
+    printed = [float(v) for v in capsys.readouterr().out.split()]
+    np.testing.assert_allclose(printed, predicted[:5], rtol=1e-4)
