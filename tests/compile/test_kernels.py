@@ -111,3 +111,24 @@ def test_direct_kernels_give_eagers_bits(dtype: Any) -> None:
     direct = [line for line in planned.source.splitlines() if "compute(" not in line]
     assert sum("= np." in line for line in direct) > len(UNARY) + 2 * len(BINARY)
     assert sum("out=s" in line for line in direct) > len(UNARY) + 2 * len(BINARY)
+
+
+def test_an_op_outside_the_registry_keeps_its_own_forward() -> None:
+    from ember._src.compile.codegen import generate
+    from ember._src.compile.graph import Graph
+    from ember._src.core.backend import CPU
+    from ember._src.ops.registry import Op
+
+    # Named like a registered op, computing something else (and returning a view).
+    odd = Op("add", lambda xp, a, b: a[::-1], shape=lambda a, b: tuple(a.shape), kind="same")
+    g = Graph("g")
+    x = g.add_input((4,), np.dtype(np.float64), captured=False)
+    y = g.add(odd, [x, x], {}, (4,), np.dtype(np.float64))
+    z = g.add(registry.REGISTRY["exp"], [y], {}, (4,), np.dtype(np.float64))
+    g.outputs = [g.add(registry.REGISTRY["mul"], [z, y], {}, (4,), np.dtype(np.float64))]
+    source, run = generate(g, CPU, optimize=True)
+    assert "compute(op_add" in source  # not np.add
+    xv = np.arange(4.0)
+    for _ in range(2):
+        np.testing.assert_allclose(run(xv)[0], np.exp(xv[::-1]) * xv[::-1], rtol=1e-15)
+    np.testing.assert_array_equal(xv, np.arange(4.0))  # y, a view of the input, never written

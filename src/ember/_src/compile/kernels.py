@@ -19,8 +19,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ember._src.ops.registry import REGISTRY
+
 from .graph import Const, Node, Var
-from .passes import accumulate, vars_in
+from .passes import accumulate, scatter_sum_op, vars_in
 
 Bind = Callable[[str, Any], str]  # (prefix, value) -> a name in the generated code's namespace
 Emit = Callable[[Node, list[str], "str | None", Bind], list[str]]
@@ -196,9 +198,22 @@ def _array(a: Var | Const) -> Any:
     return v.dtype if isinstance(v, np.ndarray) else None
 
 
+def known(node: Node) -> bool:
+    """Whether ``node``'s op is the registry's op of its name (or ``scatter_sum``): the
+    tables here describe those, not an unrelated op that happens to share a name."""
+    return REGISTRY.get(node.op.name) is node.op or node.op is scatter_sum_op
+
+
+def fresh(node: Node) -> bool:
+    """Whether ``node`` returns a new array, never a view of an operand."""
+    return node.op.name in FRESH and known(node)
+
+
 def kernel_for(node: Node) -> Kernel | None:
     """The direct form of ``node``, or None when it needs ``compute`` (casts, other ops)."""
     name, out = node.op.name, node.out.dtype
+    if not known(node):
+        return None
     if name == "scatter_sum":
         ok = _float(out) and all(type(a) is Var and a.dtype == out for a in node.args)
         return _OTHER[name] if ok else None

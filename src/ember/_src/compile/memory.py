@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 
 from .graph import Graph, Var
-from .kernels import FRESH, kernel_for
+from .kernels import fresh, kernel_for
 from .passes import uses
 
 _VIEWS = frozenset({"reshape", "permute", "broadcast_to", "getitem", "contiguous"})
@@ -108,7 +108,7 @@ def plan(graph: Graph, enabled: bool = True) -> Plan:
     until: dict[int, int] = {}
     for i, node in enumerate(graph.nodes):
         own = {id(node.out)}
-        if node.op.name not in FRESH:
+        if not fresh(node):
             for v in uses(node):
                 own |= roots.get(id(v), set())
         roots[id(node.out)] = own
