@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -118,7 +118,6 @@ class Data:
     classification: bool
     feature_names: list[str] | None = None
     standardize: dict[str, list[float]] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -159,6 +158,10 @@ def _read_file(
         if "delimiter" in spec and spec["delimiter"] != ",":
             raise cfg.error((*path, "delimiter"), "an .npz file has no delimiter")
         fkey, tkey = spec.get("features", "x"), spec.get("target", "y")
+        if not isinstance(fkey, str):
+            raise cfg.error(
+                (*path, "features"), "an .npz file's features are one array", "the array's key"
+            )
         try:
             with np.load(full, allow_pickle=False) as z:
                 keys = list(z.keys())
