@@ -356,3 +356,14 @@ def test_merge_scatters_turns_a_sum_of_slice_gradients_into_one_node() -> None:
         got_total, got_rows, _ = generate(m, CPU, optimize=True)[1](av, bv, cv, dv, densev, ev, iv)
         np.testing.assert_allclose(got_total, want, rtol=1e-14, atol=1e-15)
         np.testing.assert_allclose(got_rows, want_rows, rtol=1e-14, atol=1e-15)
+
+
+def test_an_op_outside_the_registry_is_not_rewritten_by_name() -> None:
+    odd_mul = Op("mul", lambda xp, a, b: a + b, shape=lambda a, b: tuple(a.shape), kind="same")
+    g, (x,) = graph((3,))
+    y = g.add(odd_mul, [x, Const(1)], {}, (3,), F64)  # "x * 1", but it adds
+    g.outputs = [node(g, "exp", y)]
+    s = optimize(g)
+    assert ops(s) == ["mul", "exp"] and s.nodes[0].op is odd_mul
+    xv = data(3)
+    np.testing.assert_allclose(run(s, xv)[0], np.exp(xv + 1), rtol=1e-15)

@@ -19,10 +19,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ember._src.ops.registry import REGISTRY
-
 from .graph import Const, Node, Var
-from .passes import accumulate, scatter_sum_op, vars_in
+from .passes import accumulate, registered, scatter_sum_op, vars_in
 
 Bind = Callable[[str, Any], str]  # (prefix, value) -> a name in the generated code's namespace
 Emit = Callable[[Node, list[str], "str | None", Bind], list[str]]
@@ -201,7 +199,7 @@ def _array(a: Var | Const) -> Any:
 def known(node: Node) -> bool:
     """Whether ``node``'s op is the registry's op of its name (or ``scatter_sum``): the
     tables here describe those, not an unrelated op that happens to share a name."""
-    return REGISTRY.get(node.op.name) is node.op or node.op is scatter_sum_op
+    return registered(node) or node.op is scatter_sum_op
 
 
 def fresh(node: Node) -> bool:

@@ -27,7 +27,7 @@ import numpy as np
 
 from ember._src.core.aval import AVal
 from ember._src.core.backend import CPU
-from ember._src.ops.registry import Op, compute
+from ember._src.ops.registry import REGISTRY, Op, compute
 from ember._src.ops.shape import clone_op
 
 from .graph import Const, Graph, Node, Var
@@ -38,6 +38,12 @@ Pass = Callable[[Graph], Graph]
 def effectful(node: Node) -> bool:
     """Whether a node must run even when its result looks unused or repeated (random draws)."""
     return bool(getattr(node.op, "effectful", False))
+
+
+def registered(node: Node) -> bool:
+    """Whether ``node``'s op is the registry's op of its name: the rewrites below know those
+    ops' meaning, not that of an unrelated op sharing a name."""
+    return REGISTRY.get(node.op.name) is node.op
 
 
 def vars_in(value: Any) -> Iterator[Var]:
@@ -220,6 +226,8 @@ def _same_aval(a: Any, out: Var) -> bool:
 def _identity(node: Node) -> Var | None:
     """The operand that ``node`` returns unchanged, if any."""
     name, args, out = node.op.name, node.args, node.out
+    if not registered(node):
+        return None
     if name in ("mul", "add", "sub", "div", "pow") and len(args) == 2:
         a, b = args
         unit = 0 if name in ("add", "sub") else 1
@@ -251,7 +259,8 @@ def simplify(graph: Graph) -> Graph:
         node = rw.rewrite(node)
         name = node.op.name
         src = producer.get(id(node.args[0])) if node.args and type(node.args[0]) is Var else None
-        if src is not None and src.op is node.op and name in ("permute", "reshape"):
+        merge = name in ("permute", "reshape") and registered(node)
+        if src is not None and src.op is node.op and merge:
             if name == "permute":  # y = x.transpose(a); y.transpose(b) = x.transpose(a[b])
                 inner = src.attrs["dims"]
                 attrs = {**node.attrs, "dims": tuple(inner[d] for d in node.attrs["dims"])}
@@ -312,9 +321,10 @@ def merge_scatters(graph: Graph) -> Graph:
     for node in graph.nodes:
         node = rw.rewrite(node)
         out = node.out
-        if node.op.name == "index_scatter" and count.get(id(out)) == 1:
+        name = node.op.name if registered(node) else None
+        if name == "index_scatter" and count.get(id(out)) == 1:
             parts[id(out)] = (None, [node.args[0]], [node.attrs["index"]])  # type: ignore[list-item]
-        elif node.op.name == "add" and out.dtype.kind == "f" and len(node.args) == 2:
+        elif name == "add" and out.dtype.kind == "f" and len(node.args) == 2:
             a, b = node.args
             pa, pb = parts.get(id(a)), parts.get(id(b))
             dense = [x for x, p in ((a, pa), (b, pb)) if p is None]
