@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +127,14 @@ def test_good_variants_are_accepted_by_both(path: tuple[str, ...], new: Any) -> 
     good = _set(yaml.safe_load((CONFIGS / "digits_cnn.yaml").read_text()), path, new)
     assert theirs(good) == []
     assert ours(good) is None
+
+
+def test_train_prints_the_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    from ember._src.cli.main import main
+
+    assert main(["train", "--schema"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == config.schema()
+    assert printed["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert main(["train"]) == 2
+    assert "needs a config file" in capsys.readouterr().err

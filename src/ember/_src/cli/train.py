@@ -13,6 +13,7 @@ epoch's sample order, the step reached and the running loss and metric sums.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import shutil
@@ -37,7 +38,14 @@ INTERRUPTED = 130  # the shell's status for a program stopped by SIGINT
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "config", help="the config file (.yaml, .yml or .json), or a run directory with --resume"
+        "config",
+        nargs="?",
+        help="the config file (.yaml, .yml or .json), or a run directory with --resume",
+    )
+    p.add_argument(
+        "--schema",
+        action="store_true",
+        help="print the JSON Schema of config files (for editors) and exit",
     )
     p.add_argument(
         "--validate",
@@ -116,6 +124,11 @@ def resolve(
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.schema:
+        print(json.dumps(config.schema(), indent=2))
+        return 0
+    if args.config is None:
+        raise UserError("ember train needs a config file: ember train CONFIG.yaml (see --help)")
     target, root = args.config, None
     if os.path.isdir(target):
         if not args.resume:
