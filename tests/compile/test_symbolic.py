@@ -342,3 +342,22 @@ def test_compile_works_beside_placeholders_and_rejects_them_inside() -> None:
     h = ember.compile(lambda t: t * x)
     with pytest.raises(ember.TracerError, match="symbolic"):
         h(a)
+
+
+def test_cross_entropy_with_a_placeholder_target_matches_eager() -> None:
+    x = ember.placeholder((None, 4), ember.float64, name="x")
+    y = ember.placeholder((None,), ember.int64, name="y")
+    ember.manual_seed(0)
+    w = ember.randn(4, 3, dtype=ember.float64, requires_grad=True)
+    loss = nn.functional.cross_entropy(x @ w, y)
+    (gw,) = ember.grad(loss, [w])
+    f = ember.function([x, y], [loss, gw])
+    rng = np.random.default_rng(0)
+    for n in (5, 3):  # a None batch: two sizes
+        xa, ya = rng.normal(size=(n, 4)), rng.integers(0, 3, n)
+        got_loss, got_grad = f(xa, ya)
+        want = nn.functional.cross_entropy(ember.from_numpy(xa) @ w, ember.from_numpy(ya))
+        (want_grad,) = ember.grad(want, [w])
+        np.testing.assert_allclose(got_loss, want.item(), rtol=1e-12)
+        np.testing.assert_allclose(got_grad, want_grad.numpy(), rtol=1e-12)
+    assert repr(x) == "<symbolic tensor x: float64[None, 4]>"

@@ -186,6 +186,10 @@ class Symbol:
     def __repr__(self) -> str:
         return f"<Symbol {self.name}: {self.type}>"
 
+    def describe_tensor(self) -> str:
+        """What ``repr`` of a Tensor holding this Symbol shows (it has no values)."""
+        return f"<symbolic tensor {self.name}: {self.type}>"
+
     def __getattr__(self, name: str) -> Any:
         what = "converting it to an array" if name.startswith("__array") else f"reading .{name}"
         raise _value_error(self, what)
@@ -423,25 +427,6 @@ def placeholder(
     if requires_grad:
         t.requires_grad_(True)
     return t
-
-
-def _symbolic_repr(t: Tensor) -> str:
-    sym = t._data
-    label = sym.name
-    return f"<symbolic tensor {label}: {sym.type}>"
-
-
-_tensor_repr = Tensor.__repr__
-
-
-def _repr(self: Tensor) -> str:
-    if type(self._data) is Symbol:
-        return _symbolic_repr(self)
-    return _tensor_repr(self)
-
-
-# Printing a symbolic tensor shows what it is; Tensor's own repr needs values.
-Tensor.__repr__ = _repr  # type: ignore[method-assign]
 
 
 # ------------------------------------------------------------------ replay

@@ -355,6 +355,9 @@ class Tensor:
     __array_ufunc__ = None
 
     def __repr__(self) -> str:
+        describe = getattr(type(self._data), "describe_tensor", None)
+        if describe is not None:  # a symbolic value (ember.placeholder): no values to show
+            return str(describe(self._data))
         return _format(self)
 
     def __reduce_ex__(self, protocol: Any) -> Any:

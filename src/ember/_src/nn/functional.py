@@ -658,7 +658,9 @@ def _nll(
     n_classes = logp.shape[1]
     _class_weight(name, weight, n_classes)
     t = target._data
-    if is_tracing():  # ember.compile: no values to check; always take the masked path
+    # ember.compile, or a placeholder (a value that only describes itself): no values to
+    # check; always take the masked path
+    if is_tracing() or hasattr(type(t), "describe_tensor"):
         valid: Tensor | None = E.ne(target, ignore_index)
     else:
         # Validation only, on the backend's arrays: one host sync instead of a chain of ops.
