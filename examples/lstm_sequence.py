@@ -1,11 +1,13 @@
 """An LSTM learns to add: read a sequence of digits, output their sum.
 
-    python examples/lstm_sequence.py [--steps 1500] [--length 5] [--seed 0]
+    python examples/lstm_sequence.py [--steps 1500] [--length 5] [--seed 0] [--compile]
 
 Each sample is ``length`` random digits 0-9; the target is their sum (a class in
 0..9*length). An embedding feeds a 1-layer LSTM whose last hidden state is
 classified by a linear layer. Reaches over 95% exact-sum accuracy on held-out
 sequences in about a minute on 2 cores (accuracy by chance: under 13%).
+``--compile`` runs the whole training step (forward, backward, clipping, Adam)
+through ``ember.compile``: the same training, about twice as fast.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def main(argv: list[str] | None = None) -> float:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--compile", action="store_true", help="compile the training step")
     args = p.parse_args(argv)
 
     ember.manual_seed(args.seed)
@@ -55,15 +58,20 @@ def main(argv: list[str] | None = None) -> float:
         with ember.no_grad():
             return float((model(x_test).argmax(dim=1) == y_test).float().mean().item())
 
-    start = time.perf_counter()
-    for step in range(1, args.steps + 1):
-        x, y = batch(args.batch_size, args.length, gen)
+    def train_step(x: ember.Tensor, y: ember.Tensor) -> ember.Tensor:
         opt.zero_grad()
         loss = loss_fn(model(x), y)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        sched.step()
+        return loss
+
+    step_fn = ember.compile(train_step) if args.compile else train_step
+    start = time.perf_counter()
+    for step in range(1, args.steps + 1):
+        x, y = batch(args.batch_size, args.length, gen)
+        loss = step_fn(x, y)
+        sched.step()  # the learning rate is read by the compiled step on every call
         if step % 250 == 0 or step == args.steps:
             print(f"step {step:5d}  loss {loss.item():.4f}  held-out accuracy {accuracy():.2%}")
     acc = accuracy()

@@ -261,3 +261,28 @@ def test_a_compiled_module_reads_the_module_attributes_live() -> None:
     assert model.training and cm.training
     with pytest.raises(AttributeError):
         cm.no_such_attribute  # noqa: B018
+
+
+def test_parameters_sharing_one_gradient_value_are_clipped_independently() -> None:
+    # add's gradient rule hands the same value to both biases (an LSTM's b_ih and b_hh):
+    # each .grad is still its own tensor, so scaling one in place leaves the other alone.
+    def build() -> Any:
+        a = ember.tensor([1.0, 2.0], dtype=ember.float64, requires_grad=True)
+        b = ember.tensor([0.5, -1.0], dtype=ember.float64, requires_grad=True)
+        opt = optim.SGD([a, b], lr=0.1)
+        x = ember.tensor([3.0, 4.0], dtype=ember.float64)
+        holder = nn.Module()
+        holder.register_parameter("a", nn.Parameter(a))
+        holder.register_parameter("b", nn.Parameter(b))
+
+        def step() -> ember.Tensor:
+            opt.zero_grad()
+            loss = (x * (a + b)).sum()
+            loss.backward()
+            nn.utils.clip_grad_norm_([a, b], 1.0)
+            opt.step()
+            return loss
+
+        return holder, opt, step
+
+    _compare(build, rtol=1e-12, atol=1e-12, steps=5)

@@ -44,10 +44,12 @@ class Tracer:
         # id(tensor) -> (tensor, .grad before the trace, whether the trace read it first)
         self.grads: dict[int, tuple[Tensor, Any, bool]] = {}
         self.created: set[int] = set()  # ids of concrete tensors made during the trace
-        # Aliasing: id(Var) -> (the version counter its tensor shares with views of the same
-        # memory, the counter's value when the Var was made). A Var read after the counter
-        # moved on is stale: an in-place update went to another alias of that memory.
-        self.births: dict[int, tuple[list[int], int]] = {}
+        # Aliasing: (id(Var), id(version counter)) -> (the counter, its value when the Var
+        # was made) for Vars held by tensors that share memory with views. A Var read
+        # through that counter after it moved on is stale: an in-place update went to
+        # another alias of the memory. (One Var may be held by unrelated tensors, each
+        # with its own counter: two parameters given the same gradient value.)
+        self.births: dict[tuple[int, int], tuple[list[int], int]] = {}
         self.optimizers: dict[int, Any] = {}  # optimizers stepped in the trace (guards)
         # (0-d tensor, dict, key): a Python number the runner copies in before each call
         self.dynamics: list[tuple[Tensor, dict[str, Any], str]] = []
@@ -71,7 +73,7 @@ class Tracer:
                     "a tensor from another ember.compile trace is used here (did a traced "
                     f"tensor escape, e.g. into a global?)\n  at {user_frame()}"
                 )
-            born = self.births.get(id(d))
+            born = self.births.get((id(d), id(t._version)))
             if born is not None and born[0][0] != born[1]:
                 raise TracerError(
                     "this tensor shares memory with a view or base (reshape, transpose, slice, "
@@ -114,9 +116,9 @@ class Tracer:
         self.vars.add(id(out))
         if op.view:  # it shares first's version counter (apply's share_version)
             born = (first._version, first._version[0])
-            self.births[id(out)] = born
+            self.births[(id(out), id(first._version))] = born
             if type(first._data) is Var:
-                self.births.setdefault(id(first._data), born)
+                self.births.setdefault((id(first._data), id(first._version)), born)
         return Tensor._wrap(out, None, False, first._backend)
 
     # ----------------------------------------------------------- functionalization
@@ -140,7 +142,7 @@ class Tracer:
             self._remember(t)
         t._data = v
         if t._version[1]:  # aliased: its views and base are stale from here (_commit counts)
-            self.births[id(v)] = (t._version, t._version[0] + 1)
+            self.births[(id(v), id(t._version))] = (t._version, t._version[0] + 1)
 
     def _remember(self, t: Tensor) -> None:
         if id(t) not in self.lifted:

@@ -377,8 +377,10 @@ def _to_leaves(grads: dict[int, Tensor], leaves: dict[int, Tensor], create_graph
                 f"gradient of shape {tuple(g.shape)} cannot accumulate into a leaf of shape "
                 f"{tuple(leaf.shape)}"
             )
-        if tracing:  # symbolic values are never written in place: sharing one is fine
-            g = g.detach()
+        if tracing:
+            # A symbolic value is never written in place, so it needs no copy, but each
+            # .grad gets its own version counter, as its own memory would in eager mode.
+            g = type(g)._wrap(g._data, None, False, g._backend)
         elif not create_graph:
             g = g.detach()
             arr = g._data
