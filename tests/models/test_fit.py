@@ -192,3 +192,24 @@ def test_an_optimizer_made_before_lazy_layers_were_built_is_refused() -> None:
     x, y = data()
     with pytest.raises(ValueError, match=r"does not hold the parameters \['module.1.weight'"):
         model.fit(x, y, verbose=0)
+
+
+def test_a_loss_module_is_configuration_not_a_layer() -> None:
+    ember.manual_seed(0)
+    model = Sequential([nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)])
+    keys = list(model.state_dict())
+    model.compile(optimizer="sgd", loss=nn.CrossEntropyLoss())  # module(y_pred, y_true)
+    assert list(model.state_dict()) == keys and len(list(model.children())) == 3
+    x = np.random.default_rng(0).normal(size=(12, 3))
+    y = np.arange(12) % 2
+    history = model.fit(x, y, epochs=3, batch_size=4, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert model.predict(x).shape == (12, 2)
+
+
+def test_a_bad_compile_leaves_the_previous_configuration() -> None:
+    model = linear_model()
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(TypeError, match="metrics must be a list"):
+        model.compile(optimizer="adam", loss="mae", metrics="mae")
+    assert model._optimizer_spec == "sgd" and model._loss_ids == "mse"

@@ -63,6 +63,12 @@ class Model(Layer):
         ['loss']
     """
 
+    # Set by compile() (past Module.__setattr__).
+    _per_output: list[tuple[losses_mod.Loss, float, list[Metric]]] | None
+    _losses: list[losses_mod.Loss] | losses_mod.Loss
+    _jit: bool
+    _jit_steps: dict[str, Any]
+
     def __init__(
         self,
         inputs: Any = None,
@@ -194,20 +200,11 @@ class Model(Layer):
         """
         if loss is None:
             raise ValueError("compile() needs a loss, e.g. loss='mse'")
-        self._optimizer_spec = optimizer
         if isinstance(optimizer, str) and optimizer.lower() not in _OPTIMIZERS:
             raise ValueError(
                 f"unknown optimizer {optimizer!r}; choose one of {', '.join(_OPTIMIZERS)}, "
                 "or pass an ember.optim optimizer"
             )
-        self.optimizer = optimizer if isinstance(optimizer, Optimizer) else None
-        if isinstance(loss, (list, tuple)):
-            self._losses: list[losses_mod.Loss] | losses_mod.Loss = [
-                losses_mod.get(v) for v in loss
-            ]
-        else:
-            self._losses = losses_mod.get(loss)
-        self._loss_ids = loss
         if isinstance(metrics, (str, Mapping)) or (
             metrics is not None and not isinstance(metrics, (list, tuple))
         ):
@@ -215,12 +212,27 @@ class Model(Layer):
                 "metrics must be a list (for every output) or a list of lists (one per output), "
                 f"got {type(metrics).__name__}; e.g. metrics=['accuracy']"
             )
-        self._metric_spec = metrics or []
-        self._loss_weights = loss_weights
-        self._per_output: list[tuple[losses_mod.Loss, float, list[Metric]]] | None = None
-        self._compiled = True
-        self._jit = bool(jit)
-        self._jit_steps: dict[str, Any] = {}  # "train" / "test" / "predict" -> ember.compile
+        losses: list[losses_mod.Loss] | losses_mod.Loss = (
+            [losses_mod.get(v) for v in loss]
+            if isinstance(loss, (list, tuple))
+            else losses_mod.get(loss)
+        )
+        settings = {
+            "_optimizer_spec": optimizer,
+            "optimizer": optimizer if isinstance(optimizer, Optimizer) else None,
+            "_losses": losses,
+            "_loss_ids": loss,
+            "_metric_spec": metrics or [],
+            "_loss_weights": loss_weights,
+            "_per_output": None,
+            "_compiled": True,
+            "_jit": bool(jit),
+            "_jit_steps": {},  # "train" / "test" / "predict" -> ember.compile
+        }
+        # Set only once everything is valid, and past Module.__setattr__: a loss given as
+        # an nn module (nn.CrossEntropyLoss()) is configuration, not a layer of the model.
+        for name, value in settings.items():
+            object.__setattr__(self, name, value)
 
     def _check_compiled(self) -> None:
         if not self._compiled:
