@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +14,7 @@ import ember
 from ember import nn
 from ember.models import Model, callbacks
 
-
-@pytest.fixture(autouse=True)
-def _float64() -> Iterator[None]:
-    saved = ember.get_default_dtype()
-    ember.set_default_dtype(ember.float64)
-    yield
-    ember.set_default_dtype(saved)
+pytestmark = pytest.mark.usefixtures("float64_default")
 
 
 def setup(n: int = 20, seed: int = 0, lr: float = 0.05) -> tuple[Model, np.ndarray, np.ndarray]:

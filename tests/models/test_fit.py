@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -13,14 +12,7 @@ from ember import nn
 from ember.data import DataLoader, TensorDataset
 from ember.models import Model, Sequential, layers
 
-
-@pytest.fixture(autouse=True)
-def _float64() -> Iterator[None]:
-    # float64 everywhere, so losses compare with NumPy's to 1e-12.
-    saved = ember.get_default_dtype()
-    ember.set_default_dtype(ember.float64)
-    yield
-    ember.set_default_dtype(saved)
+pytestmark = pytest.mark.usefixtures("float64_default")
 
 
 def linear_model(seed: int = 0) -> Model:

@@ -3,7 +3,6 @@ ember.compile and give the same weights, logs and outputs as eager execution (fl
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -13,13 +12,7 @@ import ember
 from ember import nn
 from ember.models import Input, Model, Sequential, layers
 
-
-@pytest.fixture(autouse=True)
-def _float64() -> Iterator[None]:
-    saved = ember.get_default_dtype()
-    ember.set_default_dtype(ember.float64)
-    yield
-    ember.set_default_dtype(saved)
+pytestmark = pytest.mark.usefixtures("float64_default")
 
 
 def _cnn() -> Model:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,13 +16,7 @@ import ember
 from ember import nn
 from ember.models import Model, callbacks
 
-
-@pytest.fixture(autouse=True)
-def _float64() -> Iterator[None]:
-    saved = ember.get_default_dtype()
-    ember.set_default_dtype(ember.float64)
-    yield
-    ember.set_default_dtype(saved)
+pytestmark = pytest.mark.usefixtures("float64_default")
 
 
 def read(run: Path) -> EventAccumulator:
