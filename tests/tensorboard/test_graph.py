@@ -3,12 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -304,54 +298,21 @@ def scalars(run: Path, tag: str) -> list[tuple[int, float]]:
 
 
 # ----------------------------------------------------------------- the real server
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def get(url: str) -> bytes:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
-    with opener.open(url, timeout=5) as response:
-        return bytes(response.read())
-
-
-def test_tensorboard_graphs_plugin_serves_the_graph(tmp_path: Path, mlp: nn.Module) -> None:
+def test_tensorboard_graphs_plugin_serves_the_graph(
+    tmp_path: Path, mlp: nn.Module, serve_tensorboard: Any
+) -> None:
     logdir = tmp_path / "runs"
     with SummaryWriter(logdir / "mlp") as writer:
         writer.add_graph(mlp, ember.randn(3, 4))
-    port = free_port()
-    log = (tmp_path / "tensorboard.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", f"--logdir={logdir}", "--host=127.0.0.1",
-         f"--port={port}", "--load_fast=false", "--reload_interval=1"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}/data/plugin/graphs"
-    info: Any = None
-    body = b""
-    try:
-        deadline = time.monotonic() + 45.0
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                info = json.loads(get(f"{base}/info"))
-                if info.get("mlp", {}).get("run_graph"):
-                    body = get(f"{base}/graph?run=mlp")
-                    break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass  # not listening, or the run not loaded yet
-            time.sleep(0.25)
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
-    output = (tmp_path / "tensorboard.log").read_text()
-    assert body, f"tensorboard never served a graph for run mlp ({info}); its output:\n{output}"
+
+    def fetch(get: Any, base: str) -> Any:
+        info = json.loads(get(f"{base}/data/plugin/graphs/info"))
+        if not info.get("mlp", {}).get("run_graph"):
+            return None
+        return get(f"{base}/data/plugin/graphs/graph?run=mlp")
+
+    body, output = serve_tensorboard(logdir, fetch)
+    assert body, f"tensorboard never served a graph for run mlp; its output:\n{output}"
     text = body.decode()
     assert 'name: "Sequential/Linear[0]/matmul"' in text
     assert text.count('op: "matmul"') == 2
