@@ -32,18 +32,17 @@ class _Flags:
     c_contiguous = True
 
 
-class Var:
-    """A symbolic array: shape and NumPy dtype, no data."""
+class StandIn:
+    """What the core reads of an array without its data: ``shape``, ``dtype``, ``ndim``,
+    ``size``, ``itemsize``, ``flags``. The base of :class:`Var` and of the symbolic API's
+    ``Symbol``; subclasses set ``shape``, ``dtype`` and ``name``."""
 
-    __slots__ = ("dtype", "name", "shape")
+    __slots__ = ()
 
-    base = None
+    shape: tuple[Any, ...]
+    dtype: np.dtype[Any]
+    name: str
     flags = _Flags()
-
-    def __init__(self, name: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> None:
-        self.name = name
-        self.shape = shape
-        self.dtype = dtype
 
     @property
     def ndim(self) -> int:
@@ -61,6 +60,19 @@ class Var:
     def type(self) -> str:
         """``float64[4, 3]``."""
         return f"{self.dtype.name}{list(self.shape)}"
+
+
+class Var(StandIn):
+    """A symbolic array: shape and NumPy dtype, no data."""
+
+    __slots__ = ("dtype", "name", "shape")
+
+    base = None  # fresh memory: never a view of another array
+
+    def __init__(self, name: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> None:
+        self.name = name
+        self.shape = shape
+        self.dtype = dtype
 
     def __array__(self, *args: Any, **kwargs: Any) -> Any:
         raise data_access_error()

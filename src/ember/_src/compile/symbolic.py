@@ -30,7 +30,6 @@ expression, evaluated from the concrete shapes on every trace.
 from __future__ import annotations
 
 import itertools
-import math
 import operator
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -47,6 +46,7 @@ from ember._src.ops import registry
 from ember._src.ops.registry import Op, ShapeError, TracerError, user_frame
 
 from .compiled import compile as _compile
+from .graph import StandIn
 
 # Stand-in values of a None dimension while the graph is built. Shape rules run with both:
 # an output dimension that differs between the two depends on the None dimension.
@@ -138,14 +138,7 @@ def _dim_error(what: str) -> TracerError:
     )
 
 
-class _Flags:
-    """What the core reads of ``array.flags``."""
-
-    writeable = True
-    c_contiguous = True
-
-
-class Symbol:
+class Symbol(StandIn):
     """A symbolic array: shape (ints and :class:`Dim`), NumPy dtype and its expression.
 
     ``expr`` is ``("placeholder",)``, ``("op", op, operands, attrs)`` or
@@ -155,8 +148,6 @@ class Symbol:
 
     __slots__ = ("dtype", "expr", "name", "order", "shape")
 
-    flags = _Flags()
-
     def __init__(
         self, shape: tuple[Any, ...], dtype: np.dtype[Any], expr: tuple[Any, ...], name: str
     ) -> None:
@@ -165,23 +156,6 @@ class Symbol:
         self.expr = expr
         self.name = name
         self.order = next(_order)
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def size(self) -> int:
-        return math.prod(self.shape)
-
-    @property
-    def itemsize(self) -> int:
-        return self.dtype.itemsize
-
-    @property
-    def type(self) -> str:
-        """``float32[None, 500]``."""
-        return f"{self.dtype.name}{list(self.shape)}"
 
     def __repr__(self) -> str:
         return f"<Symbol {self.name}: {self.type}>"
