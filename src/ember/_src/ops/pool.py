@@ -266,20 +266,7 @@ def _max_pool_indices_cpu(
 ) -> np.ndarray:
     shape, views = _views(x, _lowest(x.dtype), kernel_size, stride, padding, dilation)
     best = _maximum(views)
-    # The first offset whose element equals the maximum, by arithmetic on masks
-    # (masked writes are several times slower in NumPy).
-    arg = np.zeros(shape, dtype=np.int8 if len(views) < 128 else np.int32)
-    found = views[0] == best
-    for k, v in enumerate(views[1:], 1):
-        hit = v == best
-        hit &= ~found
-        found |= hit
-        arg += hit * arg.dtype.type(k)
-    if not found.all():  # NaN maxima: point at the first NaN in the window
-        for k, v in enumerate(views):
-            hit = (v != v) & ~found
-            found |= hit
-            arg += hit * arg.dtype.type(k)
+    arg = _first_max(views, best)
     spatial = x.shape[2:]
     plane = [math.prod(spatial[i + 1 :]) for i in range(len(spatial))]
     offsets = np.zeros(len(views), dtype=np.int64)
@@ -290,11 +277,42 @@ def _max_pool_indices_cpu(
         ax = [1] * len(spatial)
         ax[i] = o
         base = base + ((np.arange(o) * s - lo) * plane[i]).reshape(ax)
-    idx = base + offsets[arg]
+    # In place on the output: an index array per step costs more than the arithmetic.
+    idx = arg.astype(np.int64)
+    np.take(offsets, idx, out=idx, mode="clip")
+    idx += base
     low = best == _lowest(x.dtype)
     if low.any():  # a window of lowest values may have picked padding: take its first element
         _first_inside(idx, low, arg, x.shape, kernel_size, stride, padding, dilation)
     return idx
+
+
+def _first_max(views: list[np.ndarray], best: np.ndarray) -> np.ndarray:
+    """Per window, the first offset whose element is the maximum (or the first NaN).
+
+    The first match's offset is the number of leading offsets that miss, so it
+    is a sum of running products of "misses" masks: three cheap passes per
+    offset instead of a masked write (several times slower in NumPy).
+    """
+    dtype = np.int8 if len(views) < 128 else np.int32
+    run = views[0] != best
+    arg = run.astype(dtype)
+    miss = np.empty_like(run)
+    for v in views[1:-1]:
+        np.not_equal(v, best, out=miss)
+        run &= miss
+        arg += run
+    if best.dtype.kind == "f":
+        nan = best != best
+        if nan.any():  # NaN maxima: point at the first NaN in the window
+            run = views[0] == views[0]
+            first = run.astype(dtype)
+            for v in views[1:-1]:
+                np.equal(v, v, out=miss)
+                run &= miss
+                first += run
+            np.copyto(arg, first, where=nan)
+    return arg
 
 
 def _first_inside(
