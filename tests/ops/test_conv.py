@@ -212,6 +212,27 @@ def test_both_gemm_layouts_match_loops(monkeypatch, layout):
     assert x.grad.shape == x.shape and w.grad.shape == w.shape
 
 
+@pytest.mark.parametrize("layout", ["batch", "sample"])
+def test_results_do_not_share_the_kernels_scratch_buffers(monkeypatch, layout):
+    """Temporaries are reused between calls; a result must survive the next call."""
+    monkeypatch.setattr(C, "_FORCE_LAYOUT", layout)
+    for case in CONV_CASES:
+        x, w, g = arrays(case)
+        a = attrs(case)
+        ks, opad = tuple(w.shape[2:]), transpose_opad(case)
+        first = [
+            run_conv(ember.tensor(x), ember.tensor(w), **a),
+            run_transpose(ember.tensor(g), ember.tensor(w), opad, **a),
+            run_weight(ember.tensor(x), ember.tensor(g), ks, **a),
+        ]
+        kept = [t.numpy().copy() for t in first]
+        run_conv(ember.tensor(-x), ember.tensor(w), **a)
+        run_transpose(ember.tensor(-g), ember.tensor(w), opad, **a)
+        run_weight(ember.tensor(-x), ember.tensor(g), ks, **a)
+        for t, want in zip(first, kept):
+            np.testing.assert_array_equal(t.numpy(), want)
+
+
 def test_adjoint_identities():
     """<conv(x, w), y> = <x, conv_transpose(y, w)> = <w, conv_weight(x, y)>."""
     for case in CONV_CASES:

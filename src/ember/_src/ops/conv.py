@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -370,6 +371,40 @@ def conv_transpose(
 
 
 # ----------------------------------------------------------------- NumPy kernels
+# Fresh memory costs a page fault per 4 KiB page on first touch, and the
+# kernels' temporaries (padded inputs, patch matrices, batch-last copies) are
+# megabytes: in the CNN training step of benchmarks/train_steps.py that was
+# about a third of conv's time. So temporaries that never leave a kernel live
+# in per-thread buffers kept between calls, one per named slot (a kernel uses
+# each slot at most once at a time); larger ones are allocated per call.
+_SCRATCH = threading.local()
+_SCRATCH_BYTES = 1 << 26
+
+
+def _scratch(slot: str, shape: Sequence[int], dtype: Any) -> np.ndarray:
+    """An uninitialised array for a temporary of this thread's kernel, reused between calls."""
+    dtype = np.dtype(dtype)
+    size = math.prod(shape) * dtype.itemsize
+    if size > _SCRATCH_BYTES:
+        return np.empty(shape, dtype)
+    buf = _SCRATCH.__dict__.get(slot)
+    if buf is None or buf.size < size:
+        buf = _SCRATCH.__dict__[slot] = np.empty(size, np.uint8)
+    return buf[:size].view(dtype).reshape(shape)
+
+
+def _padded_scratch(x: np.ndarray, padding: Pads) -> np.ndarray:
+    """``padded(x, padding)`` in the ``pad`` scratch buffer (``x`` itself when unpadded)."""
+    if all(lo == 0 and hi == 0 for lo, hi in padding):
+        return x
+    full = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], padding))
+    out = _scratch("pad", x.shape[:2] + full, x.dtype)
+    out.fill(0)
+    inner = tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], padding))
+    out[(slice(None), slice(None), *inner)] = x
+    return out
+
+
 def padded(x: np.ndarray, padding: Pads, value: Any = 0) -> np.ndarray:
     """``x`` with its spatial dimensions padded by ``value`` (``x`` itself when unpadded)."""
     if all(lo == 0 and hi == 0 for lo, hi in padding):
@@ -413,7 +448,7 @@ def _im2col(
     the one copy the GEMM needs, in the order that lets the product land
     directly in (N, O, *out) layout.
     """
-    xp = padded(x, padding)
+    xp = _padded_scratch(x, padding)
     n, c = x.shape[:2]
     sp = xp.strides[2:]
     view = as_strided(
@@ -426,7 +461,9 @@ def _im2col(
         ),
         writeable=False,
     )
-    return view.reshape(n, c * math.prod(ks), math.prod(out))
+    cols = _scratch("cols", view.shape, x.dtype)
+    np.copyto(cols, view)
+    return cols.reshape(n, c * math.prod(ks), math.prod(out))
 
 
 def _im2col_batch_last(
@@ -451,13 +488,16 @@ def _im2col_batch_last(
         ),
         writeable=False,
     )
-    return view.reshape(c * math.prod(ks), math.prod(out) * n)
+    cols = _scratch("cols", view.shape, x.dtype)
+    np.copyto(cols, view)
+    return cols.reshape(c * math.prod(ks), math.prod(out) * n)
 
 
 def _batch_last(x: np.ndarray, padding: Pads) -> np.ndarray:
     """``x`` (N, C, *S) zero-padded and copied batch-last: (C, *padded S, N)."""
     full = [s + lo + hi for s, (lo, hi) in zip(x.shape[2:], padding)]
-    buf = np.zeros((x.shape[1], *full, x.shape[0]), dtype=x.dtype)
+    buf = _scratch("pad", (x.shape[1], *full, x.shape[0]), x.dtype)
+    buf.fill(0)
     inner = tuple(slice(lo, lo + s) for s, (lo, _) in zip(x.shape[2:], padding))
     buf[(slice(None), *inner, slice(None))] = np.moveaxis(x, 0, -1)
     return buf
@@ -490,8 +530,9 @@ def _conv_cpu(
         y = np.matmul(
             w.reshape(groups, o // groups, -1),
             cols.reshape(groups, cols.shape[0] // groups, cols.shape[1]),
+            out=_scratch("gemm", (groups, o // groups, cols.shape[1]), x.dtype),
         )
-        return np.ascontiguousarray(np.moveaxis(y.reshape(o, *out, n), -1, 0))
+        return _batch_first(y.reshape(o, *out, n))
     cols = _im2col(x, w.shape[2:], out, stride, padding, dilation)
     if groups == 1:
         y = np.matmul(w.reshape(o, -1), cols)
@@ -565,19 +606,30 @@ def _col2im_batch_last(
     """``conv_transpose`` with one GEMM over the batch and image, the batch innermost."""
     n, ci, ins, ks = y.shape[0], y.shape[1], y.shape[2:], w.shape[2:]
     co, out = shape[1], shape[2:]
-    yt = np.moveaxis(y, 0, -1).reshape(groups, ci // groups, math.prod(ins) * n)
+    yt = _scratch("moved", (*y.shape[1:], n), y.dtype)
+    np.copyto(yt, np.moveaxis(y, 0, -1))
+    yt = yt.reshape(groups, ci // groups, math.prod(ins) * n)
     wg = w.reshape(groups, ci // groups, -1).transpose(0, 2, 1)
-    cols = np.matmul(wg, yt).reshape(co, *ks, *ins, n)
+    gemm = _scratch("gemm", (groups, wg.shape[1], yt.shape[2]), y.dtype)
+    cols = np.matmul(wg, yt, out=gemm).reshape(co, *ks, *ins, n)
     full = [
         max((i - 1) * s + d * (k - 1) + 1, lo + o)
         for i, s, d, k, (lo, _), o in zip(ins, stride, dilation, ks, padding, out)
     ]
-    buf = np.zeros((co, *full, n), dtype=y.dtype)
+    buf = _scratch("acc", (co, *full, n), y.dtype)
+    buf.fill(0)
     for k, dst in window_slices(ks, ins, stride, dilation):
         src: tuple[Any, ...] = (slice(None), *k)
         buf[(*dst[1:], slice(None))] += cols[src]
     crop = tuple(slice(lo, lo + o) for (lo, _), o in zip(padding, out))
-    return np.ascontiguousarray(np.moveaxis(buf[(slice(None), *crop, slice(None))], -1, 0))
+    return _batch_first(buf[(slice(None), *crop, slice(None))])
+
+
+def _batch_first(a: np.ndarray) -> np.ndarray:
+    """A fresh (N, C, *S) copy of a batch-last (C, *S, N) array (which may be scratch)."""
+    out = np.empty((a.shape[-1], *a.shape[:-1]), dtype=a.dtype)
+    np.copyto(out, np.moveaxis(a, -1, 0))
+    return out
 
 
 def _col2im_wide(
@@ -625,7 +677,9 @@ def _conv_weight_cpu(
     out = g.shape[2:]
     if _layout("conv_weight", math.prod(out), x.shape[1] // groups * math.prod(kernel_size)):
         cols = _im2col_batch_last(x, kernel_size, out, stride, padding, dilation)
-        gt = np.moveaxis(g, 0, -1).reshape(groups, o // groups, cols.shape[1])
+        gt = _scratch("moved", (*g.shape[1:], n), g.dtype)
+        np.copyto(gt, np.moveaxis(g, 0, -1))
+        gt = gt.reshape(groups, o // groups, cols.shape[1])
         dw = np.matmul(
             gt, cols.reshape(groups, cols.shape[0] // groups, cols.shape[1]).transpose(0, 2, 1)
         )
