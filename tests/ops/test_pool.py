@@ -143,6 +143,29 @@ def test_nan_propagates_and_is_the_argmax():
     assert max_pool_indices(ember.tensor(x), case).tolist() == [[[1, 2, 4]]]
 
 
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_nan_and_ties_anywhere_in_the_window(case):
+    x = RNG.integers(0, 3, case[0]).astype(np.float64)
+    x[RNG.random(x.shape) < 0.2] = np.nan
+    vals, idx = ref_max_pool(x, case)
+    np.testing.assert_array_equal(max_pool(ember.tensor(x), case).numpy(), vals)
+    np.testing.assert_array_equal(max_pool_indices(ember.tensor(x), case).numpy(), idx)
+
+
+def test_results_do_not_share_the_kernels_scratch_buffers():
+    """Temporaries are reused between calls; a result must survive the next call."""
+    case = CASES[3]
+    x, y = distinct(case[0]), distinct(case[0])
+    idx = max_pool_indices(ember.tensor(x), case)
+    g = ember.tensor(RNG.standard_normal(idx.shape))
+    scattered = apply(P.spatial_scatter_add_op, g, idx, shape=case[0][2:])
+    kept = idx.numpy().copy(), scattered.numpy().copy()
+    again = max_pool_indices(ember.tensor(y), case)
+    apply(P.spatial_scatter_add_op, -g, again, shape=case[0][2:])
+    np.testing.assert_array_equal(idx.numpy(), kept[0])
+    np.testing.assert_array_equal(scattered.numpy(), kept[1])
+
+
 def test_all_lowest_windows_point_inside_the_input():
     # Windows holding only -inf (and -inf padding) must index a real element.
     x = np.full((1, 1, 5, 5), -np.inf)

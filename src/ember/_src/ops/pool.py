@@ -27,7 +27,7 @@ from ember._src.core import dtype as dt
 from ember._src.core.aval import AVal
 from ember._src.core.backend import backend_of_array, register_kernel
 from ember._src.core.tensor import Tensor
-from ember._src.ops.conv import Ints, Pads, conv_out_size, padded, window_slices
+from ember._src.ops.conv import Ints, Pads, _scratch, conv_out_size, padded, window_slices
 from ember._src.ops.registry import DTypeError, Op, apply, defop, op_error
 
 
@@ -248,10 +248,10 @@ def _views(
     return shape, [xp[sl] for _, sl in window_slices(kernel_size, shape[2:], stride, dilation)]
 
 
-def _maximum(views: list[np.ndarray]) -> np.ndarray:
+def _maximum(views: list[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
     if len(views) == 1:
         return views[0].copy()
-    best = np.maximum(views[0], views[1])
+    best = np.maximum(views[0], views[1], out=out)
     for v in views[2:]:
         np.maximum(best, v, out=best)  # propagates NaN, as PyTorch does
     return best
@@ -265,7 +265,7 @@ def _max_pool_indices_cpu(
     x: np.ndarray, *, kernel_size: Ints, stride: Ints, padding: Pads, dilation: Ints
 ) -> np.ndarray:
     shape, views = _views(x, _lowest(x.dtype), kernel_size, stride, padding, dilation)
-    best = _maximum(views)
+    best = _maximum(views, _scratch("best", shape, x.dtype) if len(views) > 1 else None)
     arg = _first_max(views, best)
     spatial = x.shape[2:]
     plane = [math.prod(spatial[i + 1 :]) for i in range(len(spatial))]
@@ -295,9 +295,10 @@ def _first_max(views: list[np.ndarray], best: np.ndarray) -> np.ndarray:
     offset instead of a masked write (several times slower in NumPy).
     """
     dtype = np.int8 if len(views) < 128 else np.int32
-    run = views[0] != best
-    arg = run.astype(dtype)
-    miss = np.empty_like(run)
+    run = np.not_equal(views[0], best, out=_scratch("run", best.shape, bool))
+    arg = _scratch("arg", best.shape, dtype)
+    np.copyto(arg, run)
+    miss = _scratch("miss", best.shape, bool)
     for v in views[1:-1]:
         np.not_equal(v, best, out=miss)
         run &= miss
@@ -386,9 +387,10 @@ def _adaptive_max_pool_indices_cpu(x: np.ndarray, *, output_size: Ints) -> np.nd
 
 
 def _flat_index(idx: np.ndarray, plane: int) -> np.ndarray:
-    """Indices into the flattened (N * C * plane) array."""
+    """Indices into the flattened (N * C * plane) array, in a scratch buffer."""
     rows = np.arange(idx.shape[0] * idx.shape[1], dtype=np.int64) * plane
-    return idx.reshape(rows.size, math.prod(idx.shape[2:])) + rows[:, None]
+    flat = _scratch("flat", (rows.size, math.prod(idx.shape[2:])), np.int64)
+    return np.add(idx.reshape(flat.shape), rows[:, None], out=flat)
 
 
 def _spatial_gather_cpu(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
