@@ -216,6 +216,7 @@ def test_both_gemm_layouts_match_loops(monkeypatch, layout):
 def test_results_do_not_share_the_kernels_scratch_buffers(monkeypatch, layout):
     """Temporaries are reused between calls; a result must survive the next call."""
     monkeypatch.setattr(C, "_FORCE_LAYOUT", layout)
+    monkeypatch.setattr(C, "_SCRATCH_MIN", 0)  # reuse even these small temporaries
     for case in CONV_CASES:
         x, w, g = arrays(case)
         a = attrs(case)
@@ -226,11 +227,15 @@ def test_results_do_not_share_the_kernels_scratch_buffers(monkeypatch, layout):
             run_weight(ember.tensor(x), ember.tensor(g), ks, **a),
         ]
         kept = [t.numpy().copy() for t in first]
-        run_conv(ember.tensor(-x), ember.tensor(w), **a)
-        run_transpose(ember.tensor(-g), ember.tensor(w), opad, **a)
-        run_weight(ember.tensor(-x), ember.tensor(g), ks, **a)
-        for t, want in zip(first, kept):
+        second = [
+            run_conv(ember.tensor(-x), ember.tensor(w), **a),
+            run_transpose(ember.tensor(-g), ember.tensor(w), opad, **a),
+            run_weight(ember.tensor(-x), ember.tensor(g), ks, **a),
+        ]
+        for t, again, want in zip(first, second, kept):
             np.testing.assert_array_equal(t.numpy(), want)
+            np.testing.assert_allclose(again.numpy(), -want, 1e-12, 1e-12)  # linear in x, g
+        np.testing.assert_allclose(kept[0], ref_conv(x, w, **a), 1e-12, 1e-12)
 
 
 def test_adjoint_identities():

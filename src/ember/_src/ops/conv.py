@@ -371,21 +371,24 @@ def conv_transpose(
 
 
 # ----------------------------------------------------------------- NumPy kernels
-# Fresh memory costs a page fault per 4 KiB page on first touch, and the
-# kernels' temporaries (padded inputs, patch matrices, batch-last copies) are
-# megabytes: in the CNN training step of benchmarks/train_steps.py that was
-# about a third of conv's time. So temporaries that never leave a kernel live
-# in per-thread buffers kept between calls, one per named slot (a kernel uses
-# each slot at most once at a time); larger ones are allocated per call.
+# Fresh memory from the OS costs a page fault per 4 KiB page on first touch,
+# and the kernels' temporaries (padded inputs, patch matrices, batch-last
+# copies) are megabytes. Below about 1 MiB malloc's heap serves them without
+# faults, and from 4 MiB NumPy asks for transparent huge pages (a fault per
+# 2 MiB); in between, reusing per-thread buffers between calls took
+# cnn_mnist's step in benchmarks/train_steps.py from 46 to 34 ms (eager) and
+# 41 to 38 ms (compiled). Keeping larger ones too made it slower: malloc then
+# never raises its mmap threshold and the other arrays fault instead. A
+# kernel uses each named slot at most once at a time.
 _SCRATCH = threading.local()
-_SCRATCH_BYTES = 1 << 26
+_SCRATCH_MIN, _SCRATCH_BYTES = 1 << 20, (1 << 22) - 1
 
 
 def _scratch(slot: str, shape: Sequence[int], dtype: Any) -> np.ndarray:
     """An uninitialised array for a temporary of this thread's kernel, reused between calls."""
     dtype = np.dtype(dtype)
     size = math.prod(shape) * dtype.itemsize
-    if size > _SCRATCH_BYTES:
+    if not _SCRATCH_MIN <= size <= _SCRATCH_BYTES:
         return np.empty(shape, dtype)
     buf = _SCRATCH.__dict__.get(slot)
     if buf is None or buf.size < size:
