@@ -215,6 +215,32 @@ def test_batched_matmuls_write_into_buffers() -> None:
     assert "compute(op_matmul" not in f.source  # matmul_into, writing into the buffers
 
 
+@pytest.mark.parametrize("layout", ["batch", "sample"])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_convolutions_write_into_buffers(monkeypatch: Any, layout: str, stride: int) -> None:
+    from ember._src.ops import conv as C
+    from ember._src.ops.registry import apply
+
+    monkeypatch.setattr(C, "_FORCE_LAYOUT", layout)  # each GEMM layout's path into the buffer
+    a = {"stride": (stride, stride), "padding": ((1, 1), (1, 1)), "dilation": (1, 1)}
+
+    def fn(x: ember.Tensor, w: ember.Tensor) -> list[ember.Tensor]:
+        y = C.conv(x, w, stride=stride, padding=1)
+        z = C.conv_transpose(y * 2.0, w, stride=stride, padding=1, output_padding=stride - 1)
+        dw = apply(C.conv_weight_op, z, y, kernel_size=(3, 3), groups=1, **a)
+        return [y * 2.0, z * 2.0, dw * 2.0]  # each an intermediate, then exactly doubled
+
+    x, w = t(2, 3, 6, 6), t(4, 3, 3, 3)
+    f = ember.compile(fn)
+    eager = fn(x, w)
+    for _ in range(2):
+        for k, (got, want) in enumerate(zip(f(x, w), eager)):
+            np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=f"output {k}")
+    convs = [n for n in f.graph.nodes if n.op.name.startswith("conv")]
+    assert len(convs) == 3 and {n.out.name for n in convs} <= set(f.memory_plan().slot)
+    assert "compute(op_conv" not in f.source  # the CPU kernels, writing into the buffers
+
+
 def test_a_function_named_like_the_runtime_helpers_still_runs() -> None:
     def views(x: ember.Tensor) -> ember.Tensor:  # the planned code's buffer factory's name
         return ((x * 2.0).exp() + 1.0).sum()

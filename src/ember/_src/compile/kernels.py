@@ -19,6 +19,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ember._src.core.backend import get_backend
+
 from .graph import Const, Node, Var
 from .passes import accumulate, registered, scatter_sum_op, vars_in
 
@@ -134,6 +136,13 @@ def _matmul(node: Node, ops: list[str], out: str | None, bind: Bind) -> list[str
     return [f"{node.out.name} = {bind('matmul', matmul_into)}({out}, {ops[0]}, {ops[1]})"]
 
 
+def _conv(node: Node, ops: list[str], out: str | None, bind: Bind) -> list[str]:
+    # The CPU kernel itself, writing into the planned buffer (``into``) when there is one.
+    fn = bind(node.op.name, get_backend("cpu").kernel(node.op.name))
+    attrs = bind("attrs", node.attrs)
+    return [f"{node.out.name} = {fn}({ops[0]}, {ops[1]}, into={out}, **{attrs})"]
+
+
 def _scatter_sum(node: Node, ops: list[str], out: str | None, bind: Bind) -> list[str]:
     indices = node.attrs["indices"]
     idx = bind("indices", indices)
@@ -170,6 +179,9 @@ _OTHER: dict[str, Kernel] = {
     "cast": Kernel(_cast, False),
     "clone": Kernel(_clone, True),
     "scatter_sum": Kernel(_scatter_sum, False),  # never over an operand: it zeroes first
+    "conv": Kernel(_conv, False),
+    "conv_transpose": Kernel(_conv, False),
+    "conv_weight": Kernel(_conv, False),
 }
 
 # Ops known to return a new array (not a view of an operand) from ``compute``.
@@ -227,7 +239,7 @@ def kernel_for(node: Node) -> Kernel | None:
         a = node.args[0]
         if type(a) is not Var or a.dtype != out:
             return None
-        if name == "matmul":
+        if name == "matmul" or name.startswith("conv"):
             b = node.args[1]
             ok = type(b) is Var and b.dtype == out and a.ndim >= 2 and b.ndim >= 2
             return k if ok else None

@@ -524,8 +524,16 @@ def _layout(kernel: str, pixels: int, patch: int) -> bool:
 
 
 def _conv_cpu(
-    x: np.ndarray, w: np.ndarray, *, stride: Ints, padding: Pads, dilation: Ints, groups: int
+    x: np.ndarray,
+    w: np.ndarray,
+    *,
+    stride: Ints,
+    padding: Pads,
+    dilation: Ints,
+    groups: int,
+    into: np.ndarray | None = None,
 ) -> np.ndarray:
+    """``conv``; ``into``: a C-contiguous result-shaped array to write the result to."""
     shape = _conv_geometry(x.shape, w.shape, stride, padding, dilation, groups)
     n, o, out = shape[0], shape[1], shape[2:]
     if _layout("conv", math.prod(out), x.shape[1] // groups * math.prod(w.shape[2:])):
@@ -535,16 +543,22 @@ def _conv_cpu(
             cols.reshape(groups, cols.shape[0] // groups, cols.shape[1]),
             out=_scratch("gemm", (groups, o // groups, cols.shape[1]), x.dtype),
         )
-        return _batch_first(y.reshape(o, *out, n))
+        return _batch_first(y.reshape(o, *out, n), into)
     cols = _im2col(x, w.shape[2:], out, stride, padding, dilation)
+    p = cols.shape[-1]
     if groups == 1:
-        y = np.matmul(w.reshape(o, -1), cols)
+        y = np.matmul(w.reshape(o, -1), cols, out=_shaped(into, (n, o, p)))
     else:
-        p = cols.shape[-1]
         y = np.matmul(
-            w.reshape(groups, o // groups, -1), cols.reshape(n, groups, cols.shape[1] // groups, p)
+            w.reshape(groups, o // groups, -1),
+            cols.reshape(n, groups, cols.shape[1] // groups, p),
+            out=_shaped(into, (n, groups, o // groups, p)),
         )
     return y.reshape(shape)
+
+
+def _shaped(into: np.ndarray | None, shape: Ints) -> np.ndarray | None:
+    return None if into is None else into.reshape(shape)
 
 
 def _col2im(
@@ -579,16 +593,23 @@ def _conv_transpose_cpu(
     dilation: Ints,
     groups: int,
     output_padding: Ints,
+    into: np.ndarray | None = None,
 ) -> np.ndarray:
+    """``conv_transpose``; ``into``: a C-contiguous result-shaped array to write the result to."""
     shape = _transpose_geometry(y.shape, w.shape, stride, padding, dilation, groups, output_padding)
     n, ins = y.shape[0], y.shape[2:]
     ks, co = w.shape[2:], shape[1]
     if _layout("conv_transpose", math.prod(ins), co // groups * math.prod(ks)):
-        return _col2im_batch_last(y, w, shape, stride, padding, dilation, groups)
+        return _col2im_batch_last(y, w, shape, stride, padding, dilation, groups, into)
     if len(ins) > 1 and all(s == 1 for s in stride):
-        return _col2im_wide(y, w, shape, padding, dilation, groups)
-    cols = _patch_product(y, w, groups).reshape(n, co, *ks, *ins)
-    return _col2im(cols, shape, ks, ins, stride, padding, dilation)
+        result = _col2im_wide(y, w, shape, padding, dilation, groups)
+    else:
+        cols = _patch_product(y, w, groups).reshape(n, co, *ks, *ins)
+        result = _col2im(cols, shape, ks, ins, stride, padding, dilation)
+    if into is None:
+        return result
+    np.copyto(into, result)
+    return into
 
 
 def _patch_product(y: np.ndarray, w: np.ndarray, groups: int) -> np.ndarray:
@@ -604,7 +625,7 @@ def _patch_product(y: np.ndarray, w: np.ndarray, groups: int) -> np.ndarray:
 
 def _col2im_batch_last(
     y: np.ndarray, w: np.ndarray, shape: Ints, stride: Ints, padding: Pads, dilation: Ints,
-    groups: int,
+    groups: int, into: np.ndarray | None,
 ) -> np.ndarray:  # fmt: skip
     """``conv_transpose`` with one GEMM over the batch and image, the batch innermost."""
     n, ci, ins, ks = y.shape[0], y.shape[1], y.shape[2:], w.shape[2:]
@@ -625,12 +646,13 @@ def _col2im_batch_last(
         src: tuple[Any, ...] = (slice(None), *k)
         buf[(*dst[1:], slice(None))] += cols[src]
     crop = tuple(slice(lo, lo + o) for (lo, _), o in zip(padding, out))
-    return _batch_first(buf[(slice(None), *crop, slice(None))])
+    return _batch_first(buf[(slice(None), *crop, slice(None))], into)
 
 
-def _batch_first(a: np.ndarray) -> np.ndarray:
-    """A fresh (N, C, *S) copy of a batch-last (C, *S, N) array (which may be scratch)."""
-    out = np.empty((a.shape[-1], *a.shape[:-1]), dtype=a.dtype)
+def _batch_first(a: np.ndarray, into: np.ndarray | None = None) -> np.ndarray:
+    """A (N, C, *S) copy of a batch-last (C, *S, N) array (which may be scratch), in ``into``
+    or a new array."""
+    out = np.empty((a.shape[-1], *a.shape[:-1]), dtype=a.dtype) if into is None else into
     np.copyto(out, np.moveaxis(a, -1, 0))
     return out
 
@@ -674,7 +696,9 @@ def _conv_weight_cpu(
     dilation: Ints,
     groups: int,
     kernel_size: Ints,
+    into: np.ndarray | None = None,
 ) -> np.ndarray:
+    """``conv_weight``; ``into``: a C-contiguous result-shaped array to write the result to."""
     shape = _weight_geometry(x.shape, g.shape, stride, padding, dilation, groups, kernel_size)
     n, o = g.shape[:2]
     out = g.shape[2:]
@@ -683,15 +707,16 @@ def _conv_weight_cpu(
         gt = _scratch("moved", (*g.shape[1:], n), g.dtype)
         np.copyto(gt, np.moveaxis(g, 0, -1))
         gt = gt.reshape(groups, o // groups, cols.shape[1])
-        dw = np.matmul(
-            gt, cols.reshape(groups, cols.shape[0] // groups, cols.shape[1]).transpose(0, 2, 1)
-        )
+        cg = cols.reshape(groups, cols.shape[0] // groups, cols.shape[1])
+        dw = np.matmul(gt, cg.transpose(0, 2, 1), out=_shaped(into, (groups, o // groups, -1)))
         return dw.reshape(shape)
     cols = _im2col(x, kernel_size, out, stride, padding, dilation)
     p = cols.shape[-1]
     gm = g.reshape(n, groups, o // groups, p)
     cm = cols.reshape(n, groups, cols.shape[1] // groups, p)
-    dw = np.matmul(gm, cm.transpose(0, 1, 3, 2)).sum(axis=0)
+    dw = np.matmul(gm, cm.transpose(0, 1, 3, 2)).sum(
+        axis=0, out=_shaped(into, (groups, o // groups, -1))
+    )
     return dw.reshape(shape)
 
 
