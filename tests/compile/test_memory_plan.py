@@ -216,8 +216,10 @@ def test_batched_matmuls_write_into_buffers() -> None:
 
 
 @pytest.mark.parametrize("layout", ["batch", "sample"])
-@pytest.mark.parametrize("stride", [1, 2])
-def test_convolutions_write_into_buffers(monkeypatch: Any, layout: str, stride: int) -> None:
+@pytest.mark.parametrize(("stride", "groups"), [(1, 1), (2, 1), (1, 2)])
+def test_convolutions_write_into_buffers(
+    monkeypatch: Any, layout: str, stride: int, groups: int
+) -> None:
     from ember._src.ops import conv as C
     from ember._src.ops.registry import apply
 
@@ -225,12 +227,14 @@ def test_convolutions_write_into_buffers(monkeypatch: Any, layout: str, stride: 
     a = {"stride": (stride, stride), "padding": ((1, 1), (1, 1)), "dilation": (1, 1)}
 
     def fn(x: ember.Tensor, w: ember.Tensor) -> list[ember.Tensor]:
-        y = C.conv(x, w, stride=stride, padding=1)
-        z = C.conv_transpose(y * 2.0, w, stride=stride, padding=1, output_padding=stride - 1)
-        dw = apply(C.conv_weight_op, z, y, kernel_size=(3, 3), groups=1, **a)
+        y = C.conv(x, w, stride=stride, padding=1, groups=groups)
+        z = C.conv_transpose(
+            y * 2.0, w, stride=stride, padding=1, output_padding=stride - 1, groups=groups
+        )
+        dw = apply(C.conv_weight_op, z, y, kernel_size=(3, 3), groups=groups, **a)
         return [y * 2.0, z * 2.0, dw * 2.0]  # each an intermediate, then exactly doubled
 
-    x, w = t(2, 3, 6, 6), t(4, 3, 3, 3)
+    x, w = t(2, 6, 6, 6), t(4, 6 // groups, 3, 3)
     f = ember.compile(fn)
     eager = fn(x, w)
     for _ in range(2):
