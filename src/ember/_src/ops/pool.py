@@ -18,6 +18,7 @@ sum pooling with zeros. Kernels are registered per backend by name.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -267,24 +268,37 @@ def _max_pool_indices_cpu(
     shape, views = _views(x, _lowest(x.dtype), kernel_size, stride, padding, dilation)
     best = _maximum(views, _scratch("best", shape, x.dtype) if len(views) > 1 else None)
     arg = _first_max(views, best)
-    spatial = x.shape[2:]
-    plane = [math.prod(spatial[i + 1 :]) for i in range(len(spatial))]
-    offsets = np.zeros(len(views), dtype=np.int64)
-    for k, (off, _) in enumerate(window_slices(kernel_size, shape[2:], stride, dilation)):
-        offsets[k] = sum(o * d * p for o, d, p in zip(off, dilation, plane))
-    base = np.zeros(shape[2:], dtype=np.int64)
-    for i, (o, s, (lo, _)) in enumerate(zip(shape[2:], stride, padding)):
-        ax = [1] * len(spatial)
-        ax[i] = o
-        base = base + ((np.arange(o) * s - lo) * plane[i]).reshape(ax)
+    offsets, base = _window_offsets(
+        x.shape[2:], kernel_size, stride, tuple(map(tuple, padding)), dilation
+    )
     # In place on the output: an index array per step costs more than the arithmetic.
     idx = arg.astype(np.int64)
     np.take(offsets, idx, out=idx, mode="clip")
     idx += base
-    low = best == _lowest(x.dtype)
-    if low.any():  # a window of lowest values may have picked padding: take its first element
-        _first_inside(idx, low, arg, x.shape, kernel_size, stride, padding, dilation)
+    if any(lo or hi for lo, hi in padding):
+        low = best == _lowest(x.dtype)
+        if low.any():  # a window of lowest values may have picked padding: take its first
+            _first_inside(idx, low, arg, x.shape, kernel_size, stride, padding, dilation)
     return idx
+
+
+@functools.lru_cache(maxsize=64)
+def _window_offsets(
+    spatial: Ints, kernel_size: Ints, stride: Ints, padding: Pads, dilation: Ints
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flat offsets of the kernel positions, and each window's flat start (read-only)."""
+    out = _pool_geometry((1, 1, *spatial), kernel_size, stride, padding, dilation)[2:]
+    plane = [math.prod(spatial[i + 1 :]) for i in range(len(spatial))]
+    offsets = np.zeros(math.prod(kernel_size), dtype=np.int64)
+    for k, (off, _) in enumerate(window_slices(kernel_size, out, stride, dilation)):
+        offsets[k] = sum(o * d * p for o, d, p in zip(off, dilation, plane))
+    base = np.zeros(out, dtype=np.int64)
+    for i, (o, s, (lo, _)) in enumerate(zip(out, stride, padding)):
+        ax = [1] * len(spatial)
+        ax[i] = o
+        base = base + ((np.arange(o) * s - lo) * plane[i]).reshape(ax)
+    offsets.flags.writeable = base.flags.writeable = False
+    return offsets, base
 
 
 def _first_max(views: list[np.ndarray], best: np.ndarray) -> np.ndarray:
