@@ -238,6 +238,15 @@ def test_results_do_not_share_the_kernels_scratch_buffers(monkeypatch, layout):
         np.testing.assert_allclose(kept[0], ref_conv(x, w, **a), 1e-12, 1e-12)
 
 
+@pytest.mark.parametrize("shape", [(40, 300), (300, 70), (5, 7), (16, 256), (128, 64)])
+def test_blocked_transposing_copy(shape):
+    """The batch moves copy a few rows at a time (partial last blocks included)."""
+    src = RNG.standard_normal(shape).astype(np.float32)
+    dst = np.full(shape[::-1], np.nan, np.float32)
+    C._transpose_into(src, dst)
+    np.testing.assert_array_equal(dst, src.T)
+
+
 def test_adjoint_identities():
     """<conv(x, w), y> = <x, conv_transpose(y, w)> = <w, conv_weight(x, y)>."""
     for case in CONV_CASES:

@@ -500,10 +500,38 @@ def _batch_last(x: np.ndarray, padding: Pads) -> np.ndarray:
     """``x`` (N, C, *S) zero-padded and copied batch-last: (C, *padded S, N)."""
     full = [s + lo + hi for s, (lo, hi) in zip(x.shape[2:], padding)]
     buf = _scratch("pad", (x.shape[1], *full, x.shape[0]), x.dtype)
+    if all(lo == 0 and hi == 0 for lo, hi in padding):
+        return _to_batch_last(x, buf)
     buf.fill(0)
     inner = tuple(slice(lo, lo + s) for s, (lo, _) in zip(x.shape[2:], padding))
     buf[(slice(None), *inner, slice(None))] = np.moveaxis(x, 0, -1)
     return buf
+
+
+def _to_batch_last(a: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``a`` (N, *S) copied into the C-contiguous ``out`` (*S, N)."""
+    if a.flags.c_contiguous and a.size:
+        _transpose_into(a.reshape(a.shape[0], -1), out.reshape(-1, a.shape[0]))
+    else:
+        np.copyto(out, np.moveaxis(a, 0, -1))
+    return out
+
+
+def _transpose_into(src: np.ndarray, dst: np.ndarray) -> None:
+    """``dst[...] = src.T`` for C-contiguous 2-D arrays; small ones a block of rows at a time.
+
+    NumPy's transposing copy walks one side with a long stride. For arrays that
+    fit in cache, a few rows at a time are faster (the CNN digits step's batch
+    moves, (64, 512) -> (512, 64): 83 -> 54 us, cache cold); for larger ones,
+    read from memory, NumPy's own order is (0.73 vs 0.98 ms at (128, 6272)).
+    """
+    rows, cols = src.shape
+    step = 16 if rows <= cols else 64
+    if src.nbytes > 1 << 20 or step * cols < 4096:
+        np.copyto(dst, src.T)
+        return
+    for i in range(0, rows, step):
+        np.copyto(dst[:, i : i + step], src[i : i + step].T)
 
 
 # Which GEMM layout a kernel uses, from measurements on the benchmark shapes
@@ -630,8 +658,7 @@ def _col2im_batch_last(
     """``conv_transpose`` with one GEMM over the batch and image, the batch innermost."""
     n, ci, ins, ks = y.shape[0], y.shape[1], y.shape[2:], w.shape[2:]
     co, out = shape[1], shape[2:]
-    yt = _scratch("moved", (*y.shape[1:], n), y.dtype)
-    np.copyto(yt, np.moveaxis(y, 0, -1))
+    yt = _to_batch_last(y, _scratch("moved", (*y.shape[1:], n), y.dtype))
     yt = yt.reshape(groups, ci // groups, math.prod(ins) * n)
     wg = w.reshape(groups, ci // groups, -1).transpose(0, 2, 1)
     gemm = _scratch("gemm", (groups, wg.shape[1], yt.shape[2]), y.dtype)
@@ -652,8 +679,12 @@ def _col2im_batch_last(
 def _batch_first(a: np.ndarray, into: np.ndarray | None = None) -> np.ndarray:
     """A (N, C, *S) copy of a batch-last (C, *S, N) array (which may be scratch), in ``into``
     or a new array."""
-    out = np.empty((a.shape[-1], *a.shape[:-1]), dtype=a.dtype) if into is None else into
-    np.copyto(out, np.moveaxis(a, -1, 0))
+    n = a.shape[-1]
+    out = np.empty((n, *a.shape[:-1]), dtype=a.dtype) if into is None else into
+    if a.flags.c_contiguous and a.size:
+        _transpose_into(a.reshape(-1, n), out.reshape(n, -1))
+    else:
+        np.copyto(out, np.moveaxis(a, -1, 0))
     return out
 
 
@@ -704,8 +735,7 @@ def _conv_weight_cpu(
     out = g.shape[2:]
     if _layout("conv_weight", math.prod(out), x.shape[1] // groups * math.prod(kernel_size)):
         cols = _im2col_batch_last(x, kernel_size, out, stride, padding, dilation)
-        gt = _scratch("moved", (*g.shape[1:], n), g.dtype)
-        np.copyto(gt, np.moveaxis(g, 0, -1))
+        gt = _to_batch_last(g, _scratch("moved", (*g.shape[1:], n), g.dtype))
         gt = gt.reshape(groups, o // groups, cols.shape[1])
         cg = cols.reshape(groups, cols.shape[0] // groups, cols.shape[1])
         dw = np.matmul(gt, cg.transpose(0, 2, 1), out=_shaped(into, (groups, o // groups, -1)))
