@@ -153,6 +153,20 @@ def test_nan_and_ties_anywhere_in_the_window(case):
     np.testing.assert_array_equal(max_pool_indices(ember.tensor(x), case).numpy(), idx)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "int64"])
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_many_channels_small_images(case, dtype):
+    """With N * C >= 64 and short output rows the kernel moves the batch innermost."""
+    shape = (8, 9, *case[0][2:])
+    x = RNG.integers(0, 3, shape).astype(dtype)  # many ties
+    if dtype == "float32":
+        x[RNG.random(shape) < 0.1] = np.nan
+    vals, idx = ref_max_pool(x, (shape, *case[1:]))
+    got = max_pool_indices(ember.tensor(x), (shape, *case[1:])).numpy()
+    np.testing.assert_array_equal(got, idx)
+    np.testing.assert_array_equal(max_pool(ember.tensor(x), (shape, *case[1:])).numpy(), vals)
+
+
 def test_results_do_not_share_the_kernels_scratch_buffers(monkeypatch):
     """Temporaries are reused between calls; a result must survive the next call."""
     monkeypatch.setattr(C, "_SCRATCH_MIN", 0)  # reuse even these small temporaries

@@ -28,7 +28,15 @@ from ember._src.core import dtype as dt
 from ember._src.core.aval import AVal
 from ember._src.core.backend import backend_of_array, register_kernel
 from ember._src.core.tensor import Tensor
-from ember._src.ops.conv import Ints, Pads, _scratch, conv_out_size, padded, window_slices
+from ember._src.ops.conv import (
+    Ints,
+    Pads,
+    _scratch,
+    _transpose_into,
+    conv_out_size,
+    padded,
+    window_slices,
+)
 from ember._src.ops.registry import DTypeError, Op, apply, defop, op_error
 
 
@@ -265,6 +273,8 @@ def _max_pool_cpu(x: np.ndarray, **a: Any) -> np.ndarray:
 def _max_pool_indices_cpu(
     x: np.ndarray, *, kernel_size: Ints, stride: Ints, padding: Pads, dilation: Ints
 ) -> np.ndarray:
+    if _batch_inner(x, _pool_geometry(x.shape, kernel_size, stride, padding, dilation), padding):
+        return _indices_batch_inner(x, kernel_size, stride, dilation)
     shape, views = _views(x, _lowest(x.dtype), kernel_size, stride, padding, dilation)
     best = _maximum(views, _scratch("best", shape, x.dtype) if len(views) > 1 else None)
     arg = _first_max(views, best)
@@ -299,6 +309,49 @@ def _window_offsets(
         base = base + ((np.arange(o) * s - lo) * plane[i]).reshape(ax)
     offsets.flags.writeable = base.flags.writeable = False
     return offsets, base
+
+
+def _batch_inner(x: np.ndarray, shape: Ints, padding: Pads) -> bool:
+    """Whether ``_indices_batch_inner`` suits: small images, short output rows, no padding.
+
+    Each pass over a window view costs NumPy a loop per output row; with rows
+    of 2-4 elements that dominates, and moving the batch innermost pays off
+    (the CNN digits step: 180 -> 140 us at (64, 16, 8, 8), 165 -> 80 us at
+    (64, 32, 4, 4)). For 28x28 images it was several times slower.
+    """
+    nc = x.shape[0] * x.shape[1]
+    return (
+        shape[-1] < 8
+        and nc >= 64
+        and x.nbytes <= 1 << 20
+        and x.flags.c_contiguous
+        and not any(lo or hi for lo, hi in padding)
+    )
+
+
+def _indices_batch_inner(
+    x: np.ndarray, kernel_size: Ints, stride: Ints, dilation: Ints
+) -> np.ndarray:
+    """``max_pool_indices`` (no padding) computed on a (*spatial, N * C) copy of ``x``."""
+    shape = _pool_geometry(x.shape, kernel_size, stride, ((0, 0),) * (x.ndim - 2), dilation)
+    nc, spatial = x.shape[0] * x.shape[1], x.shape[2:]
+    moved = np.empty((*spatial, nc), x.dtype)
+    _transpose_into(x.reshape(nc, -1), moved.reshape(-1, nc))
+    views = [
+        moved[(*sl[2:], slice(None))]
+        for _, sl in window_slices(kernel_size, shape[2:], stride, dilation)
+    ]
+    best = _maximum(views)
+    arg = _first_max(views, best)
+    offsets, base = _window_offsets(
+        spatial, kernel_size, stride, ((0, 0),) * len(spatial), dilation
+    )
+    idx = arg.astype(np.int64)
+    np.take(offsets, idx, out=idx, mode="clip")
+    idx += base[..., None]
+    out = np.empty(shape, np.int64)
+    _transpose_into(idx.reshape(-1, nc), out.reshape(nc, -1))
+    return out
 
 
 def _first_max(views: list[np.ndarray], best: np.ndarray) -> np.ndarray:
