@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import itertools
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -252,8 +252,23 @@ def _record(op: Op, args: tuple[Any, ...], attrs: dict[str, Any]) -> Tensor | No
     return t
 
 
+def _items(v: Any) -> Iterator[Any]:
+    """The values in ``v`` that are not containers: through tuples, lists, dict values
+    and slices' bounds."""
+    if isinstance(v, (tuple, list)):
+        for x in v:
+            yield from _items(x)
+    elif isinstance(v, dict):
+        for x in v.values():
+            yield from _items(x)
+    elif isinstance(v, slice):
+        yield from _items((v.start, v.stop, v.step))
+    else:
+        yield v
+
+
 def _check_attrs(op: Op, attrs: dict[str, Any]) -> None:
-    def walk(v: Any) -> None:
+    for v in _items(attrs):
         if type(v) is Symbol or _is_symbolic(v):
             raise TracerError(
                 f"{op.name}: a symbolic tensor used as an index or attribute is not supported by "
@@ -261,12 +276,6 @@ def _check_attrs(op: Op, attrs: dict[str, Any]) -> None:
                 "  fix: use ops that take the index as a tensor operand (gather, ember.where), "
                 "or index inside a function given to ember.compile"
             )
-        if isinstance(v, (tuple, list)):
-            for x in v:
-                walk(x)
-
-    for v in attrs.values():
-        walk(v)
 
 
 def _probe(value: Any, second: bool) -> Any:
@@ -283,15 +292,7 @@ def _probe(value: Any, second: bool) -> Any:
 
 
 def _has_dim(value: Any) -> bool:
-    if type(value) is Dim:
-        return True
-    if isinstance(value, (tuple, list)):
-        return any(_has_dim(v) for v in value)
-    if isinstance(value, dict):
-        return any(_has_dim(v) for v in value.values())
-    if isinstance(value, slice):
-        return _has_dim((value.start, value.stop, value.step))
-    return False
+    return any(type(v) is Dim for v in _items(value))
 
 
 def _infer(
@@ -409,23 +410,15 @@ def _deps(sym: Symbol, givens: dict[int, Any]) -> list[Symbol]:
     out: list[Symbol] = []
 
     def walk(v: Any) -> None:
-        if type(v) is Symbol:
-            out.append(v)
-        elif type(v) is Dim:
-            e = v.expr
-            if e[0] == "dim":
-                out.append(e[1])
-            else:
-                walk(e[2])
-                walk(e[3])
-        elif isinstance(v, (tuple, list)):
-            for x in v:
-                walk(x)
-        elif isinstance(v, dict):
-            for x in v.values():
-                walk(x)
-        elif isinstance(v, slice):
-            walk((v.start, v.stop, v.step))
+        for x in _items(v):
+            if type(x) is Symbol:
+                out.append(x)
+            elif type(x) is Dim:
+                e = x.expr
+                if e[0] == "dim":
+                    out.append(e[1])
+                else:
+                    walk((e[2], e[3]))
 
     e = sym.expr
     if e[0] == "placeholder":
@@ -626,20 +619,11 @@ def _concrete_tensors(order: list[Symbol], givens: dict[int, Any]) -> list[Tenso
     """The distinct tensors with values that the scheduled expressions read."""
     found: dict[int, Tensor] = {}
 
-    def walk(v: Any) -> None:
-        if isinstance(v, Tensor):
-            if type(v._data) is not Symbol:
-                found.setdefault(id(v), v)
-        elif isinstance(v, (tuple, list)):
-            for x in v:
-                walk(x)
-        elif isinstance(v, dict):
-            for x in v.values():
-                walk(x)
-
     for sym in order:
         e = sym.expr
-        walk(givens.get(id(sym)) if e[0] == "placeholder" else e[2:])
+        for v in _items(givens.get(id(sym)) if e[0] == "placeholder" else e[2:]):
+            if isinstance(v, Tensor) and type(v._data) is not Symbol:
+                found.setdefault(id(v), v)
     return list(found.values())
 
 

@@ -838,17 +838,20 @@ def _pads(padding: Sequence[tuple[int, int]]) -> list[int]:
     return [int(lo) for lo, _ in padding] + [int(hi) for _, hi in padding]
 
 
+def _conv_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    """The ONNX attributes Conv and ConvTranspose share."""
+    return {
+        "strides": list(attrs["stride"]),
+        "pads": _pads(attrs["padding"]),
+        "dilations": list(attrs["dilation"]),
+        "group": int(attrs["groups"]),
+    }
+
+
 @rule("conv")
 def _conv(ctx: Context, node: Node, attrs: dict[str, Any]) -> str:
     x, w = _pair(ctx, node, node.out.dtype)
-    return ctx.emit(
-        "Conv",
-        [x, w],
-        strides=list(attrs["stride"]),
-        pads=_pads(attrs["padding"]),
-        dilations=list(attrs["dilation"]),
-        group=int(attrs["groups"]),
-    )
+    return ctx.emit("Conv", [x, w], **_conv_attrs(attrs))
 
 
 @rule("conv_transpose")
@@ -857,11 +860,8 @@ def _conv_transpose(ctx: Context, node: Node, attrs: dict[str, Any]) -> str:
     return ctx.emit(
         "ConvTranspose",
         [x, w],
-        strides=list(attrs["stride"]),
-        pads=_pads(attrs["padding"]),
-        dilations=list(attrs["dilation"]),
-        group=int(attrs["groups"]),
         output_padding=list(attrs["output_padding"]),
+        **_conv_attrs(attrs),
     )
 
 
