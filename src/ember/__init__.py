@@ -66,6 +66,7 @@ from ember._src.core.random import (
     set_rng_state,
 )
 from ember._src.core.tensor import Tensor, grad
+from ember._src.core.threads import get_num_threads, set_num_threads
 from ember._src.ops import methods as _methods
 from ember._src.ops.activation import gelu, log_softmax, silu, softmax, softplus
 from ember._src.ops.elementwise import (

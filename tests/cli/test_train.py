@@ -14,6 +14,7 @@ import pytest
 
 import ember
 from ember._src.cli.main import main
+from ember._src.core import threads
 from ember.models import load_model
 
 CONFIG = """\
@@ -360,3 +361,22 @@ def test_regression_with_standardized_features(
     assert main(["predict", str(run), "--input", str(tmp_path / "new.npy")]) == 0
     printed = [float(v) for v in capsys.readouterr().out.split()]
     np.testing.assert_allclose(printed, predicted[:5], rtol=1e-4)
+
+
+def test_threads_option_sets_the_blas_threads_and_rejects_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = make(tmp_path, epochs=1)
+    if threads.openblas() is None:  # no OpenBLAS to drive: a clear error, no run
+        assert main(["train", str(config), "--quiet", "--threads", "1"]) == 2
+        assert "OPENBLAS_NUM_THREADS" in capsys.readouterr().err
+    else:
+        before = ember.get_num_threads()
+        try:
+            ember.set_num_threads(2)
+            assert main(["train", str(config), "--quiet", "--threads", "1"]) == 0
+            assert ember.get_num_threads() == 1
+        finally:
+            ember.set_num_threads(before)
+    assert main(["train", str(config), "--quiet", "--threads", "0", "--name", "z"]) == 2
+    assert "--threads must be at least 1" in capsys.readouterr().err

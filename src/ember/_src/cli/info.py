@@ -7,7 +7,6 @@ library, and for OpenBLAS the shared object NumPy loaded is asked directly
 
 from __future__ import annotations
 
-import ctypes
 import importlib
 import os
 import platform
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 import ember
+from ember._src.core import threads
 
 _THREAD_ENV = (
     "OMP_NUM_THREADS",
@@ -48,39 +48,17 @@ def cuda_status() -> tuple[bool, str]:
     return True, f"CuPy {cupy.__version__}, {count} GPU(s): {', '.join(names)}"
 
 
-def _loaded_libraries() -> list[str]:
-    """Paths of shared objects mapped into this process (Linux; empty elsewhere)."""
-    try:
-        with open("/proc/self/maps") as f:
-            paths = {line.split()[-1] for line in f if ".so" in line and "/" in line}
-    except OSError:
-        return []
-    return sorted(paths)
-
-
 def _openblas_runtime() -> dict[str, Any]:
     """Ask the OpenBLAS that NumPy loaded for its core type and thread count."""
-    for path in _loaded_libraries():
-        if "openblas" not in os.path.basename(path).lower():
-            continue
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix in ("scipy_openblas", "openblas"):
-            for suffix in ("64_", "_64_", ""):
-                corename = getattr(lib, f"{prefix}_get_corename{suffix}", None)
-                threads = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-                if corename is None or threads is None:
-                    continue
-                corename.restype = ctypes.c_char_p
-                threads.restype = ctypes.c_int
-                return {
-                    "library": path,
-                    "core": (corename() or b"?").decode(),
-                    "threads": int(threads()),
-                }
-    return {}
+    found = threads.openblas()
+    if found is None:
+        return {}
+    path, fns = found
+    return {
+        "library": path,
+        "core": (fns["get_corename"]() or b"?").decode(),
+        "threads": int(fns["get_num_threads"]()),
+    }
 
 
 def blas_info() -> dict[str, Any]:
