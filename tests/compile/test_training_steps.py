@@ -286,3 +286,24 @@ def test_parameters_sharing_one_gradient_value_are_clipped_independently() -> No
         return holder, opt, step
 
     _compare(build, rtol=1e-12, atol=1e-12, steps=5)
+
+
+def test_a_scheduler_step_inside_the_compiled_function_is_refused() -> None:
+    w = ember.tensor([1.0], dtype=ember.float64, requires_grad=True)
+    opt = optim.SGD([w], lr=0.1)
+    sched = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    plateau = optim.lr_scheduler.ReduceLROnPlateau(opt)
+
+    def step() -> ember.Tensor:
+        opt.zero_grad()
+        loss = (w * w).sum()
+        loss.backward()
+        opt.step()
+        sched.step()
+        return loss
+
+    with pytest.raises(ember.TracerError, match=r"StepLR.step\(\) inside ember.compile"):
+        ember.compile(step)()
+    assert opt.param_groups[0]["lr"] == 0.1 and w.item() == 1.0
+    with pytest.raises(ember.TracerError, match="ReduceLROnPlateau"):
+        ember.compile(lambda: plateau.step(1.0))()

@@ -14,7 +14,20 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from ember._src.ops.registry import TracerError, is_tracing, user_frame
 from ember._src.optim.optimizer import Optimizer
+
+
+def _refuse_tracing(scheduler: Any) -> None:
+    """A scheduler step inside ember.compile would run once per trace, not once per call."""
+    if is_tracing():
+        raise TracerError(
+            f"{type(scheduler).__name__}.step() inside ember.compile would run only while the "
+            f"function is traced, not on every call\n  at {user_frame()}\n"
+            "  fix: call scheduler.step() outside the compiled function (the compiled step "
+            "reads each parameter group's lr on every call)"
+        )
+
 
 __all__ = [
     "CosineAnnealingLR",
@@ -99,6 +112,7 @@ class LRScheduler:
         self._update_lr()
 
     def _update_lr(self, epoch: int | None = None) -> None:
+        _refuse_tracing(self)
         if epoch is None:
             self.last_epoch += 1
             values = self.get_lr()
@@ -643,6 +657,7 @@ class ReduceLROnPlateau(LRScheduler):
 
     def step(self, metrics: Any) -> None:  # type: ignore[override]
         """Record one epoch's metric (a number or a one-element Tensor)."""
+        _refuse_tracing(self)
         current = float(metrics)
         self.last_epoch += 1
         if self._is_better(current):
